@@ -9,7 +9,8 @@ client-side response cache is off, so every call really goes over the wire.
 
 Sync wrappers (list_tools, call_tool, in_session) run one session each with anyio.run,
 so plain (non-async) pytest tests can use them. They return the SDK result objects
-(ListToolsResult, CallToolResult); a JSON-RPC error answer raises mcp.MCPError.
+(ListToolsResult, CallToolResult); a JSON-RPC error answer raises mcp.MCPError (unwrapped
+from the SDK's exception groups), a transport failure the httpx2 error.
 
 Raw HTTP (httpx, trust_env off): post() sends arbitrary bytes/headers; jsonrpc() builds
 a message; parse_messages() reads JSON-RPC messages from a JSON or SSE answer;
@@ -55,7 +56,21 @@ def in_session(url: str, fn: Callable[[Client], Awaitable[T]], headers: dict[str
         async with connect(url, headers, mode=mode, timeout=timeout) as client:
             return await fn(client)
 
-    return anyio.run(main)
+    try:
+        return anyio.run(main)
+    except BaseExceptionGroup as group:
+        # The SDK's task groups wrap errors; a test wants the MCPError / ConnectError itself.
+        leaves = _leaves(group)
+        if len(leaves) == 1:
+            raise leaves[0] from group
+        raise
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for e in group.exceptions:
+        out.extend(_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])
+    return out
 
 
 def list_tools(url: str, headers: dict[str, str] | None = None, *, mode: str = "legacy",

@@ -87,6 +87,13 @@ def test_sdk_auto_mode_through_envoy(mcp_server, envoy_factory):
     result = client.call_tool(envoy.url, "echo", {"text": "modern"}, mode="auto")
     assert client.result_text(result) == "modern"
     assert mcp_server.tool_calls() == [("echo", {"text": "modern"})]
+    # mcp 2.x and its server settle on 2026-07-28: no initialize, no session, and the
+    # method and tool name also travel as Mcp-Method / Mcp-Name headers.
+    call = next(r for r in mcp_server.records() if "tools/call" in r.jsonrpc_methods())
+    assert call.header("mcp-protocol-version") == "2026-07-28"
+    assert (call.header("mcp-method"), call.header("mcp-name")) == ("tools/call", "echo")
+    assert call.header("mcp-session-id") is None
+    assert "initialize" not in [m for r in mcp_server.records() for m in r.jsonrpc_methods()]
 
 
 def test_tool_errors_through_envoy(mcp_server, envoy_factory):
