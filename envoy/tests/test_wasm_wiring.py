@@ -61,3 +61,14 @@ def test_refused_plugin_configuration_stops_envoy_start(mcp_server, envoy_factor
     with pytest.raises(EnvoyStartError, match="Unable to create Wasm plugin mcp_policy") as err:
         envoy_factory({"refuse": True}, wasm_path=probe_wasm)
     assert "probe: configuration refused" in str(err.value)
+
+
+def test_per_connection_buffer_limit_applies_to_a_held_body(mcp_server, envoy_factory, probe_wasm):
+    """A filter that holds the body is bounded by per_connection_buffer_limit_bytes: past it
+    Envoy answers 413 and the filter never sees the whole body."""
+    envoy = envoy_factory({"probe": True}, wasm_path=probe_wasm, buffer_limit=16 * 1024)
+    small = client.post(envoy.url, client.tool_call_message("echo", {"text": "deny-me"}))
+    assert small.status_code == 403
+    big = client.post(envoy.url, client.tool_call_message("echo", {"text": "a" * 64 * 1024}))
+    assert big.status_code == 413
+    assert mcp_server.records() == []
