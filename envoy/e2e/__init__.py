@@ -9,6 +9,9 @@ Modules:
   envoy_config Envoy bootstrap generator (wasm filter is a switch)
   envoy_proc   start/stop an Envoy, wait until it is ready, read stats
   mcp_server   an MCP server (official SDK) with a request recorder
+  mcp_proc     run that server as a subprocess, read its records
   recording    the ASGI recorder and helpers to read what it wrote
   client       MCP SDK client helpers and raw HTTP helpers
+  probe        build the probe proxy-wasm module (envoy/probe-filter)
+  pytest_plugin hooks: logs of failed tests, no process left behind
 """
