@@ -1,1 +1,38 @@
-pub fn placeholder() {}
+//! mcp-policy: an MCP policy enforcement point inside the proxy.
+//!
+//! The crate is built twice: natively, for the CLI and fast tests of the pure
+//! logic, and for `wasm32-wasip1` as the proxy-wasm filter. Only `host` knows
+//! about proxy-wasm; every other module is pure Rust with no host calls.
+//!
+//! Floors, each using only those below it:
+//! - `json`, `fields`: strict JSON, and configuration read with JSON paths;
+//! - `policy`, `mcp`, `decision`: the policy model, MCP messages, decisions;
+//! - `engine`, `config`: judging one call, the plugin configuration;
+//! - `judge`, `respond`: judging a request body, answering the agent;
+//! - `host` (wasm only): the proxy-wasm shell.
+
+// A panic traps the VM and fails every later request: no code path that
+// input can reach may panic. Tests may.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+pub mod config;
+pub mod decision;
+pub mod engine;
+pub mod fields;
+pub mod json;
+pub mod judge;
+pub mod mcp;
+pub mod policy;
+pub mod respond;

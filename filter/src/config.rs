@@ -1,0 +1,622 @@
+//! The plugin configuration (SPEC §2): policies, grants, identity, MCP
+//! endpoints, responses and audit.
+//!
+//! Owns: reading and validating the configuration (every error at once, each
+//! with its JSON path), a bare policy standing for `{"policy": ...}`, and
+//! naming the caller: which identity source speaks first, which grant it
+//! matches, which policy that grant uses.
+//!
+//! Does not own: the policy language (`policy`), or how headers and
+//! properties are fetched (the `RequestFacts` the host gives).
+
+use crate::fields::{expect_array, expect_str, ConfigError, Fields, Loc, Report};
+use crate::json::{self, Json, Num};
+use crate::policy::{read_policy, sha256_hex, Policy};
+use std::collections::HashMap;
+
+/// The validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// Named policies; the single `policy` is named "".
+    pub policies: Vec<(String, Policy)>,
+    pub grants: Vec<Grant>,
+    /// Identity (as matched) -> index into `grants`.
+    grant_index: HashMap<String, usize>,
+    /// Whether callers are sorted by a grant table (`policies`), rather than
+    /// all given the one `policy`.
+    pub uses_grants: bool,
+    /// The policy of callers no grant matches; `None` denies them.
+    pub unmatched: Option<usize>,
+    pub identity: Vec<IdentitySource>,
+    /// Remove `Authorization` before the request goes upstream.
+    pub strip_authorization: bool,
+    pub mcp: Mcp,
+    pub deny_as: DenyAs,
+    pub audit: Audit,
+    pub warnings: Vec<ConfigError>,
+}
+
+#[derive(Debug)]
+pub struct Grant {
+    pub name: String,
+    /// `None`: every call of this grant is denied.
+    pub policy: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdentitySource {
+    Header(String),
+    /// A claim of the payload Envoy's `jwt_authn` verified and stored in
+    /// dynamic metadata under `provider`; `claim` is a dotted path.
+    JwtClaim {
+        provider: String,
+        claim: Vec<String>,
+    },
+    Peer(PeerField),
+    /// `Authorization: Bearer T`, matched as hex `sha256(T)`.
+    BearerSha256,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PeerField {
+    UriSan,
+    DnsSan,
+    Subject,
+}
+
+impl PeerField {
+    pub fn property(self) -> &'static str {
+        match self {
+            PeerField::UriSan => "uri_san_peer_certificate",
+            PeerField::DnsSan => "dns_san_peer_certificate",
+            PeerField::Subject => "subject_peer_certificate",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Mcp {
+    /// Path prefixes of the MCP endpoints.
+    pub paths: Vec<String>,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DenyAs {
+    ToolError,
+    JsonRpcError,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Audit {
+    pub log: bool,
+    pub arguments: ArgumentAudit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ArgumentAudit {
+    None,
+    Keys,
+    Sha256,
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+const MAX_MAX_BODY_BYTES: u64 = 64 << 20;
+
+/// What the host can tell about the request, for naming the caller.
+pub trait RequestFacts {
+    /// A request header by lower-case name.
+    fn header(&self, name: &str) -> Option<String>;
+    /// An Envoy property (`get_property`), as bytes.
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+}
+
+/// Who is calling, and under which policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    pub identity: Option<String>,
+    pub grant: Option<String>,
+    /// Index into `Config::policies`; `None` when every call is denied.
+    pub policy: Option<usize>,
+    /// Why a caller has no policy: a pointer into the configuration.
+    pub denied_by: String,
+}
+
+impl Config {
+    /// Reads the configuration text. `Err` holds every error found.
+    pub fn parse(text: &[u8]) -> Result<Config, Vec<ConfigError>> {
+        let value = json::parse(text).map_err(|e| {
+            vec![ConfigError {
+                path: String::new(),
+                message: format!("configuration is not valid JSON: {e}"),
+            }]
+        })?;
+        let mut report = Report::default();
+        match read_config(&value, &mut report) {
+            Some(mut config) if report.errors.is_empty() => {
+                config.warnings = report.warnings;
+                Ok(config)
+            }
+            _ => Err(report.errors),
+        }
+    }
+
+    /// The caller of a request, from the first identity source that yields a
+    /// value.
+    pub fn caller(&self, facts: &dyn RequestFacts) -> Caller {
+        let identity = self
+            .identity
+            .iter()
+            .find_map(|source| identify(source, facts));
+        let Some((identity, alias)) = identity else {
+            return self.unmatched_caller(None);
+        };
+        if !self.uses_grants {
+            return Caller {
+                identity: Some(identity),
+                grant: None,
+                policy: Some(0),
+                denied_by: String::new(),
+            };
+        }
+        let found = self
+            .grant_index
+            .get(&identity)
+            .or_else(|| alias.as_ref().and_then(|a| self.grant_index.get(a)));
+        match found.and_then(|&i| self.grants.get(i)) {
+            Some(grant) => self.grant_caller(grant, Some(identity)),
+            None => self.unmatched_caller(Some(identity)),
+        }
+    }
+
+    /// The caller as grant `name` (for `mcp-policy explain --grant`); the
+    /// grant name stands in for the identity.
+    pub fn caller_for_grant(&self, name: &str) -> Option<Caller> {
+        let grant = self.grants.iter().find(|g| g.name == name)?;
+        Some(self.grant_caller(grant, Some(name.to_owned())))
+    }
+
+    fn grant_caller(&self, grant: &Grant, identity: Option<String>) -> Caller {
+        Caller {
+            identity,
+            grant: Some(grant.name.clone()),
+            policy: grant.policy,
+            denied_by: match grant.policy {
+                Some(_) => String::new(),
+                None => format!("/grants/{}", pointer_escape(&grant.name)),
+            },
+        }
+    }
+
+    fn unmatched_caller(&self, identity: Option<String>) -> Caller {
+        if !self.uses_grants {
+            return Caller {
+                identity,
+                grant: None,
+                policy: Some(0),
+                denied_by: String::new(),
+            };
+        }
+        Caller {
+            identity,
+            grant: None,
+            policy: self.unmatched,
+            denied_by: "/unmatched".into(),
+        }
+    }
+
+    pub fn policy(&self, index: usize) -> Option<&Policy> {
+        self.policies.get(index).map(|(_, p)| p)
+    }
+
+    /// Whether `path` is one of the MCP endpoints.
+    pub fn is_mcp_path(&self, path: &str) -> bool {
+        let path = path.split(['?', '#']).next().unwrap_or(path);
+        self.mcp.paths.iter().any(|p| path.starts_with(p.as_str()))
+    }
+}
+
+fn pointer_escape(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// The identity a source yields, and the `claim:value` alias a grant may
+/// match for a JWT claim.
+fn identify(source: &IdentitySource, facts: &dyn RequestFacts) -> Option<(String, Option<String>)> {
+    let non_empty = |s: String| {
+        let t = s.trim();
+        (!t.is_empty()).then(|| t.to_owned())
+    };
+    match source {
+        IdentitySource::Header(name) => facts.header(name).and_then(non_empty).map(|v| (v, None)),
+        IdentitySource::Peer(field) => facts
+            .property(&["connection", field.property()])
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(non_empty)
+            .map(|v| (v, None)),
+        IdentitySource::JwtClaim { provider, claim } => {
+            let mut path = vec![
+                "metadata",
+                "filter_metadata",
+                "envoy.filters.http.jwt_authn",
+                provider.as_str(),
+            ];
+            path.extend(claim.iter().map(String::as_str));
+            let value = facts
+                .property(&path)
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(non_empty)?;
+            let alias = format!("{}:{value}", claim.join("."));
+            Some((value, Some(alias)))
+        }
+        IdentitySource::BearerSha256 => {
+            let header = facts.header("authorization")?;
+            let (scheme, token) = header.trim().split_once(' ')?;
+            let token = token.trim();
+            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
+                .then(|| (sha256_hex(token.as_bytes()), None))
+        }
+    }
+}
+
+/// True when `value` is a policy document rather than a configuration.
+fn is_bare_policy(value: &Json<'_>) -> bool {
+    value.get("version").is_some()
+        && value.get("tools").is_some()
+        && value.get("policy").is_none()
+        && value.get("policies").is_none()
+}
+
+fn read_config(value: &Json<'_>, report: &mut Report) -> Option<Config> {
+    let root = Loc::root();
+    if is_bare_policy(value) {
+        let policy = read_policy(value, &root.as_policy_root(), "", report)?;
+        return Some(Config::single(policy));
+    }
+    let mut f = Fields::of(value, &root, report)?;
+    let mut config = Config::single_placeholder();
+
+    let single = f.take("policy");
+    let named = f.take("policies");
+    match (single, named) {
+        (Some(_), Some(_)) => report.error(&root, "use \"policy\" or \"policies\", not both"),
+        (None, None) => report.error(
+            &root,
+            "missing field \"policy\" (or \"policies\" with \"grants\")",
+        ),
+        (Some((pv, ploc)), None) => {
+            if let Some(p) = read_policy(pv, &ploc.as_policy_root(), "", report) {
+                config.policies.push((String::new(), p));
+            }
+        }
+        (None, Some((pv, ploc))) => {
+            config.uses_grants = true;
+            if let Some(mut pf) = Fields::of(pv, &ploc, report) {
+                if let Json::Obj(members) = pv {
+                    for (name, policy) in &members.0 {
+                        let loc = ploc.key(name);
+                        if name.trim().is_empty() {
+                            report.error(&loc, "policy name must not be empty");
+                        } else if let Some(p) =
+                            read_policy(policy, &loc.as_policy_root(), name, report)
+                        {
+                            config.policies.push((name.to_string(), p));
+                        }
+                    }
+                }
+                pf.mark_all_known();
+                pf.finish(report);
+            }
+        }
+    }
+    let policy_index =
+        |name: &str, policies: &[(String, Policy)]| policies.iter().position(|(n, _)| n == name);
+    let all_policy_names: Vec<String> = match value.get("policies") {
+        Some(Json::Obj(o)) => o.keys().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    };
+
+    if let Some((gv, gloc)) = f.take("grants") {
+        if !config.uses_grants {
+            report.error(&gloc, "grants need named \"policies\" to refer to");
+        }
+        read_grants(gv, &gloc, &all_policy_names, &mut config, report);
+    }
+    if let Some((uv, uloc)) = f.string("unmatched", report) {
+        if uv != "deny" {
+            if !config.uses_grants {
+                report.error(&uloc, "unmatched needs named \"policies\" to refer to");
+            } else if !all_policy_names.iter().any(|n| n == uv) {
+                report.error(
+                    &uloc,
+                    format!(
+                        "unmatched names a missing policy {} (expected \"deny\" or one of: {})",
+                        quote(uv),
+                        all_policy_names.join(", ")
+                    ),
+                );
+            }
+            config.unmatched = policy_index(uv, &config.policies);
+        }
+    }
+    if let Some((iv, iloc)) = f.take("identity") {
+        read_identity(iv, &iloc, &mut config, report);
+    }
+    if let Some((mv, mloc)) = f.take("mcp") {
+        read_mcp(mv, &mloc, &mut config, report);
+    }
+    if let Some((dv, dloc)) = f.string("deny_as", report) {
+        match dv {
+            "tool_error" => config.deny_as = DenyAs::ToolError,
+            "jsonrpc_error" => config.deny_as = DenyAs::JsonRpcError,
+            other => report.error(
+                &dloc,
+                format!(
+                    "deny_as must be \"tool_error\" or \"jsonrpc_error\", got {}",
+                    quote(other)
+                ),
+            ),
+        }
+    }
+    if let Some((av, aloc)) = f.take("audit") {
+        if let Some(mut af) = Fields::of(av, &aloc, report) {
+            if let Some(log) = af.boolean("log", report) {
+                config.audit.log = log;
+            }
+            if let Some((a, aloc)) = af.string("arguments", report) {
+                config.audit.arguments = match a {
+                    "none" => ArgumentAudit::None,
+                    "keys" => ArgumentAudit::Keys,
+                    "sha256" => ArgumentAudit::Sha256,
+                    other => {
+                        report.error(
+                            &aloc,
+                            format!(
+                                "arguments must be \"none\", \"keys\" or \"sha256\", got {}",
+                                quote(other)
+                            ),
+                        );
+                        ArgumentAudit::Keys
+                    }
+                };
+            }
+            af.finish(report);
+        }
+    }
+    f.finish(report);
+    Some(config)
+}
+
+fn read_grants(
+    value: &Json<'_>,
+    loc: &Loc,
+    policy_names: &[String],
+    config: &mut Config,
+    report: &mut Report,
+) {
+    let Some(mut gf) = Fields::of(value, loc, report) else {
+        return;
+    };
+    gf.mark_all_known();
+    gf.finish(report);
+    let Json::Obj(members) = value else { return };
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for (name, grant) in &members.0 {
+        let gloc = loc.key(name);
+        let Some(mut f) = Fields::of(grant, &gloc, report) else {
+            continue;
+        };
+        let policy = match f.string("policy", report) {
+            Some((p, ploc)) => {
+                if !policy_names.iter().any(|n| n == p) {
+                    report.error(
+                        &ploc,
+                        format!(
+                            "grant names a missing policy {} (expected one of: {})",
+                            quote(p),
+                            policy_names.join(", ")
+                        ),
+                    );
+                }
+                config.policies.iter().position(|(n, _)| n == p)
+            }
+            None => None,
+        };
+        let index = config.grants.len();
+        if let Some((mv, mloc)) = f.require("match", report) {
+            if let Some(items) = expect_array(mv, &mloc, report) {
+                for (i, item) in items.iter().enumerate() {
+                    let iloc = mloc.index(i);
+                    let Some(id) = expect_str(item, &iloc, report) else {
+                        continue;
+                    };
+                    let id = normalize_identity(id);
+                    if id.is_empty() {
+                        report.error(&iloc, "identity must not be empty");
+                    } else if let Some(other) = seen.get(&id) {
+                        report.error(
+                            &iloc,
+                            format!(
+                                "identity {} is already matched by grant {}",
+                                quote(&id),
+                                quote(other)
+                            ),
+                        );
+                    } else {
+                        seen.insert(id.clone(), name.to_string());
+                        config.grant_index.insert(id, index);
+                    }
+                }
+            }
+        }
+        f.finish(report);
+        config.grants.push(Grant {
+            name: name.to_string(),
+            policy,
+        });
+    }
+}
+
+/// Hex digests compare in lower case, as `bearer_sha256` yields them.
+fn normalize_identity(id: &str) -> String {
+    let id = id.trim();
+    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        id.to_ascii_lowercase()
+    } else {
+        id.to_owned()
+    }
+}
+
+fn read_identity(value: &Json<'_>, loc: &Loc, config: &mut Config, report: &mut Report) {
+    let Some(items) = expect_array(value, loc, report) else {
+        return;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let iloc = loc.index(i);
+        let Some(mut f) = Fields::of(item, &iloc, report) else {
+            continue;
+        };
+        let mut found: Vec<IdentitySource> = Vec::new();
+        if let Some((h, _)) = f.string("header", report) {
+            let h = h.trim().to_ascii_lowercase();
+            if h.is_empty() {
+                report.error(&iloc.key("header"), "header name must not be empty");
+            } else {
+                found.push(IdentitySource::Header(h));
+            }
+        }
+        if let Some((jv, jloc)) = f.take("jwt_claim") {
+            if let Some(mut jf) = Fields::of(jv, &jloc, report) {
+                let provider = jf.string("provider", report).map(|(s, _)| s.to_owned());
+                let claim = jf.string("claim", report).map(|(s, _)| s.to_owned());
+                if provider.is_none() || claim.is_none() {
+                    report.error(&jloc, "jwt_claim needs \"provider\" and \"claim\"");
+                }
+                jf.finish(report);
+                if let (Some(provider), Some(claim)) = (provider, claim) {
+                    let claim: Vec<String> = claim.split('.').map(str::to_owned).collect();
+                    if provider.is_empty() || claim.iter().any(String::is_empty) {
+                        report.error(&jloc, "jwt_claim provider and claim must not be empty");
+                    } else {
+                        found.push(IdentitySource::JwtClaim { provider, claim });
+                    }
+                }
+            }
+        }
+        if let Some((p, ploc)) = f.string("peer", report) {
+            match p {
+                "uri_san" => found.push(IdentitySource::Peer(PeerField::UriSan)),
+                "dns_san" => found.push(IdentitySource::Peer(PeerField::DnsSan)),
+                "subject" => found.push(IdentitySource::Peer(PeerField::Subject)),
+                other => report.error(
+                    &ploc,
+                    format!(
+                        "peer must be \"uri_san\", \"dns_san\" or \"subject\", got {}",
+                        quote(other)
+                    ),
+                ),
+            }
+        }
+        if let Some(b) = f.boolean("bearer_sha256", report) {
+            if b {
+                found.push(IdentitySource::BearerSha256);
+            }
+        }
+        if let Some(strip) = f.boolean("strip_authorization", report) {
+            if !item
+                .get("bearer_sha256")
+                .is_some_and(|v| matches!(v, Json::Bool(true)))
+            {
+                report.error(
+                    &iloc.key("strip_authorization"),
+                    "strip_authorization belongs with \"bearer_sha256\": true",
+                );
+            }
+            config.strip_authorization = strip;
+        }
+        f.finish(report);
+        match found.len() {
+            1 => config.identity.extend(found),
+            0 if item.get("bearer_sha256").is_some() => {}
+            0 => report.error(&iloc, "an identity source needs one of: header, jwt_claim, peer, bearer_sha256"),
+            _ => report.error(&iloc, "an identity source names one of header, jwt_claim, peer, bearer_sha256; use one entry per source"),
+        }
+    }
+}
+
+fn read_mcp(value: &Json<'_>, loc: &Loc, config: &mut Config, report: &mut Report) {
+    let Some(mut f) = Fields::of(value, loc, report) else {
+        return;
+    };
+    if let Some((pv, ploc)) = f.take("paths") {
+        if let Some(items) = expect_array(pv, &ploc, report) {
+            let mut paths = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let iloc = ploc.index(i);
+                if let Some(p) = expect_str(item, &iloc, report) {
+                    if p.starts_with('/') {
+                        paths.push(p.to_owned());
+                    } else {
+                        report.error(
+                            &iloc,
+                            format!("path must start with \"/\", got {}", quote(p)),
+                        );
+                    }
+                }
+            }
+            config.mcp.paths = paths;
+        }
+    }
+    if let Some((mv, mloc)) = f.take("max_body_bytes") {
+        match mv {
+            Json::Num(Num::U(n)) if (1..=MAX_MAX_BODY_BYTES).contains(n) => {
+                config.mcp.max_body_bytes = usize::try_from(*n).unwrap_or(DEFAULT_MAX_BODY_BYTES);
+            }
+            other => report.error(
+                &mloc,
+                format!(
+                    "max_body_bytes must be a whole number from 1 to {MAX_MAX_BODY_BYTES}, got {}",
+                    other.to_text()
+                ),
+            ),
+        }
+    }
+    f.finish(report);
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+impl Config {
+    fn single(policy: Policy) -> Config {
+        let mut c = Config::single_placeholder();
+        c.policies.push((String::new(), policy));
+        c
+    }
+
+    fn single_placeholder() -> Config {
+        Config {
+            policies: Vec::new(),
+            grants: Vec::new(),
+            grant_index: HashMap::new(),
+            uses_grants: false,
+            unmatched: None,
+            identity: Vec::new(),
+            strip_authorization: false,
+            mcp: Mcp {
+                paths: vec!["/mcp".into()],
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            },
+            deny_as: DenyAs::ToolError,
+            audit: Audit {
+                log: true,
+                arguments: ArgumentAudit::Keys,
+            },
+            warnings: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

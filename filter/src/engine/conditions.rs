@@ -1,0 +1,298 @@
+//! The operators, applied to a value from the call.
+//!
+//! Owns: the meaning of each operator and the type rule. A condition is true,
+//! false, or `Unknown` when the value present has the wrong type for the
+//! operator (a string where `lte` wants a number, an object for `regex`, a
+//! value of a type no element of an `in` list has). `Unknown` never lets a
+//! call through: a `require` item or rule passes only on `True`, and a
+//! `deny_if` item fires unless some condition is `False`. So an agent cannot
+//! slip `"amount": "999999"` past `lte 50000` (which many servers would coerce
+//! to a number), whichever way the policy was written.
+//!
+//! A path that does not resolve, or resolves to `null`, is missing: every
+//! condition on it is false except `exists: false`.
+
+use crate::json::{Json, Num, Object};
+use crate::policy::{ArgPath, Test};
+
+/// Three-valued result of a condition (Kleene logic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truth {
+    True,
+    False,
+    /// The value has the wrong type for the operator.
+    Unknown,
+}
+
+impl Truth {
+    pub fn and(self, other: Truth) -> Truth {
+        match (self, other) {
+            (Truth::False, _) | (_, Truth::False) => Truth::False,
+            (Truth::True, Truth::True) => Truth::True,
+            _ => Truth::Unknown,
+        }
+    }
+
+    fn not(self) -> Truth {
+        match self {
+            Truth::True => Truth::False,
+            Truth::False => Truth::True,
+            Truth::Unknown => Truth::Unknown,
+        }
+    }
+
+    fn from_bool(b: bool) -> Truth {
+        if b {
+            Truth::True
+        } else {
+            Truth::False
+        }
+    }
+}
+
+/// The value at `path` in the arguments; `None` when missing or `null`.
+pub fn resolve<'v, 'a>(args: Option<&'v Object<'a>>, path: &ArgPath) -> Option<&'v Json<'a>> {
+    let mut segments = path.segments.iter();
+    let first = segments.next()?;
+    let mut value = args?.get(first)?;
+    for seg in segments {
+        value = match value {
+            Json::Obj(o) => o.get(seg)?,
+            Json::Arr(items) => items.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    match value {
+        Json::Null => None,
+        v => Some(v),
+    }
+}
+
+/// Applies `test` to a resolved value (`None` = missing).
+pub fn apply(test: &Test, value: Option<&Json<'_>>) -> Truth {
+    let Some(value) = value else {
+        return Truth::from_bool(matches!(test, Test::Exists(false)));
+    };
+    match test {
+        Test::Exists(expected) => Truth::from_bool(*expected),
+        Test::Eq(expected) => compare(value, expected),
+        Test::Neq(expected) => compare(value, expected).not(),
+        Test::In(list) => member(value, list),
+        Test::NotIn(list) => member(value, list).not(),
+        Test::Lt(n) => numeric(value, *n, |o| o.is_lt()),
+        Test::Lte(n) => numeric(value, *n, |o| o.is_le()),
+        Test::Gt(n) => numeric(value, *n, |o| o.is_gt()),
+        Test::Gte(n) => numeric(value, *n, |o| o.is_ge()),
+        Test::Regex(re) => match value {
+            Json::Str(s) => Truth::from_bool(re.is_match(s)),
+            _ => Truth::Unknown,
+        },
+        Test::Contains(expected) => match (value, expected) {
+            (Json::Str(s), Json::Str(needle)) => Truth::from_bool(s.contains(needle.as_ref())),
+            (Json::Arr(items), _) => {
+                Truth::from_bool(items.iter().any(|item| equal(item, expected)))
+            }
+            _ => Truth::Unknown,
+        },
+    }
+}
+
+/// What the value should have been, when `apply` says `Unknown`.
+pub fn expected_type(test: &Test) -> &'static str {
+    match test {
+        Test::Lt(_) | Test::Lte(_) | Test::Gt(_) | Test::Gte(_) => "a number",
+        Test::Regex(_) => "a string",
+        Test::Contains(Json::Str(_)) => "a string or a list",
+        Test::Contains(_) => "a list",
+        Test::In(_) | Test::NotIn(_) => "a value of the type of the list's elements",
+        Test::Eq(v) | Test::Neq(v) => match v {
+            Json::Null | Json::Bool(_) => "a boolean",
+            Json::Num(_) => "a number",
+            Json::Str(_) => "a string",
+            Json::Arr(_) => "a list",
+            Json::Obj(_) => "an object",
+        },
+        Test::Exists(_) => "any value",
+    }
+}
+
+fn numeric(value: &Json<'_>, bound: Num, holds: fn(std::cmp::Ordering) -> bool) -> Truth {
+    match value {
+        Json::Num(n) => match n.cmp_value(bound) {
+            Some(order) => Truth::from_bool(holds(order)),
+            None => Truth::Unknown,
+        },
+        _ => Truth::Unknown,
+    }
+}
+
+/// `eq`: equal values are `True`; values of different JSON types are
+/// `Unknown`, except against `null`, which nothing present equals.
+fn compare(value: &Json<'_>, expected: &Json<'_>) -> Truth {
+    if matches!(expected, Json::Null) {
+        return Truth::False;
+    }
+    if same_type(value, expected) {
+        Truth::from_bool(equal(value, expected))
+    } else {
+        Truth::Unknown
+    }
+}
+
+/// `in`: `True` when an element equals the value, `Unknown` when no element
+/// even has the value's type.
+fn member(value: &Json<'_>, list: &[Json<'_>]) -> Truth {
+    if list.iter().any(|item| equal(value, item)) {
+        Truth::True
+    } else if list.is_empty() || list.iter().any(|item| same_type(value, item)) {
+        Truth::False
+    } else {
+        Truth::Unknown
+    }
+}
+
+fn same_type(a: &Json<'_>, b: &Json<'_>) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+/// Deep equality: numbers by value, objects regardless of member order.
+pub fn equal(a: &Json<'_>, b: &Json<'_>) -> bool {
+    match (a, b) {
+        (Json::Null, Json::Null) => true,
+        (Json::Bool(x), Json::Bool(y)) => x == y,
+        (Json::Num(x), Json::Num(y)) => x == y,
+        (Json::Str(x), Json::Str(y)) => x == y,
+        (Json::Arr(x), Json::Arr(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q))
+        }
+        (Json::Obj(x), Json::Obj(y)) => {
+            x.len() == y.len()
+                && x.0
+                    .iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| equal(v, w)))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::parse_owned;
+    use Truth::{False as F, True as T, Unknown as U};
+
+    fn test(op: &str, value: &str) -> Test {
+        let text = format!(r#"{{"path":"args.v","op":"{op}","value":{value}}}"#);
+        let v = parse_owned(&text).unwrap();
+        let mut report = crate::fields::Report::default();
+        crate::policy::read_condition(&v, &crate::fields::Loc::root(), &mut report)
+            .unwrap()
+            .test
+    }
+
+    fn run(op: &str, value: &str, actual: Option<&str>) -> Truth {
+        let actual = actual.map(|a| parse_owned(a).unwrap());
+        let actual = match actual {
+            Some(Json::Null) | None => None,
+            Some(v) => Some(v),
+        };
+        apply(&test(op, value), actual.as_ref())
+    }
+
+    #[test]
+    fn every_operator() {
+        let cases: &[(&str, &str, Option<&str>, Truth)] = &[
+            ("eq", "5", Some("5.0"), T),
+            ("eq", "5", Some("5"), T),
+            ("eq", "5", Some("6"), F),
+            ("eq", "5", Some("\"5\""), U),
+            ("eq", "\"main\"", Some("\"main\""), T),
+            ("eq", "\"main\"", Some("\"dev\""), F),
+            ("eq", "\"main\"", Some("[\"main\"]"), U),
+            ("eq", "true", Some("true"), T),
+            ("eq", "{\"a\":[1,2]}", Some("{\"a\":[1.0,2]}"), T),
+            ("eq", "null", Some("1"), F),
+            ("neq", "\"draft\"", Some("\"final\""), T),
+            ("neq", "\"draft\"", Some("\"draft\""), F),
+            ("neq", "\"draft\"", Some("7"), U),
+            ("in", "[\"usd\",\"eur\"]", Some("\"usd\""), T),
+            ("in", "[\"usd\",\"eur\"]", Some("\"gbp\""), F),
+            ("in", "[\"usd\",\"eur\"]", Some("5"), U),
+            ("in", "[1,2,3]", Some("2.0"), T),
+            ("in", "[]", Some("1"), F),
+            ("not_in", "[\"admin\"]", Some("\"user\""), T),
+            ("not_in", "[\"admin\"]", Some("\"admin\""), F),
+            ("not_in", "[\"admin\"]", Some("[\"admin\"]"), U),
+            ("lt", "100", Some("99.5"), T),
+            ("lt", "100", Some("100"), F),
+            ("lte", "100", Some("100.0"), T),
+            ("lte", "50000", Some("\"60000\""), U),
+            ("lte", "9007199254740992", Some("9007199254740993"), F),
+            ("gt", "0", Some("-1"), F),
+            ("gt", "0", Some("1e-9"), T),
+            ("gte", "1", Some("1"), T),
+            ("gte", "1", Some("true"), U),
+            ("regex", "\"^feat/\"", Some("\"feat/x\""), T),
+            ("regex", "\"^feat/\"", Some("\"fix/x\""), F),
+            ("regex", "\"^feat/\"", Some("5"), U),
+            ("contains", "\"test\"", Some("\"a test run\""), T),
+            ("contains", "\"test\"", Some("\"prod\""), F),
+            ("contains", "\"x\"", Some("[\"a\",\"x\"]"), T),
+            ("contains", "\"x\"", Some("[\"a\",5]"), F),
+            ("contains", "5", Some("[5.0]"), T),
+            ("contains", "\"x\"", Some("{\"x\":1}"), U),
+            ("contains", "5", Some("\"a5\""), U),
+            ("exists", "true", Some("1"), T),
+            ("exists", "false", Some("1"), F),
+        ];
+        for (op, value, actual, expected) in cases {
+            assert_eq!(
+                run(op, value, *actual),
+                *expected,
+                "{op} {value} on {actual:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_is_false_except_exists_false() {
+        for (op, value) in [
+            ("eq", "1"),
+            ("neq", "1"),
+            ("in", "[1]"),
+            ("not_in", "[1]"),
+            ("lt", "1"),
+            ("lte", "1"),
+            ("gt", "1"),
+            ("gte", "1"),
+            ("regex", "\".*\""),
+            ("contains", "\"\""),
+            ("exists", "true"),
+        ] {
+            assert_eq!(run(op, value, None), F, "{op}");
+            assert_eq!(run(op, value, Some("null")), F, "{op} on null");
+        }
+        assert_eq!(run("exists", "false", None), T);
+    }
+
+    #[test]
+    fn paths_descend_objects_and_arrays() {
+        let args = parse_owned(r#"{"a":{"b":[{"c":1}]},"n":null}"#).unwrap();
+        let args = args.as_object();
+        let at = |p: &str| resolve(args, &ArgPath::parse(p).unwrap()).map(Json::to_text);
+        assert_eq!(at("args.a.b.0.c").as_deref(), Some("1"));
+        assert_eq!(at("args.a.b.1.c"), None);
+        assert_eq!(at("args.a.b.x"), None);
+        assert_eq!(at("args.a.b.0.c.d"), None);
+        assert_eq!(at("args.n"), None);
+        assert_eq!(resolve(None, &ArgPath::parse("args.a").unwrap()), None);
+    }
+
+    #[test]
+    fn kleene_and() {
+        assert_eq!(T.and(T), T);
+        assert_eq!(T.and(U), U);
+        assert_eq!(U.and(F), F);
+        assert_eq!(F.and(U), F);
+    }
+}

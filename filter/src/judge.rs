@@ -1,0 +1,189 @@
+//! Judging a whole request body for one caller.
+//!
+//! Owns: turning a parsed body into one decision (SPEC §6): each `tools/call`
+//! through the engine under the caller's policy, every other message
+//! allowed, a batch decided by its strictest element with nothing held when
+//! any element is blocked, and the audit fields (argument keys or digest,
+//! policy digest, session, request id). Pure, shared by the filter and the
+//! CLI.
+//!
+//! Does not own: reading the body (`mcp`), naming the caller (`config`), or
+//! answering the agent (`respond`).
+
+use crate::config::{ArgumentAudit, Caller, Config};
+use crate::decision::{codes, Decision, Verdict};
+use crate::engine::counters::{release_all, CounterStore, Reservation};
+use crate::engine::{evaluate, Call, Scopes};
+use crate::json::Json;
+use crate::mcp::{Body, Kind, Message, Refusal};
+use crate::policy::sha256_hex;
+
+/// Facts about the request beyond its body.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'c> {
+    pub caller: &'c Caller,
+    /// `Mcp-Session-Id`.
+    pub session: Option<&'c str>,
+    /// Envoy's `x-request-id`.
+    pub request_id: Option<&'c str>,
+    pub now_ms: u64,
+}
+
+/// A decision, and the counter reservations an allowed request holds until
+/// the upstream answers.
+#[derive(Debug)]
+pub struct Judgement {
+    pub decision: Decision,
+    pub reservations: Vec<Reservation>,
+}
+
+/// Judges a parsed body.
+pub fn judge(
+    config: &Config,
+    body: &Body<'_>,
+    ctx: Context<'_>,
+    store: &mut dyn CounterStore,
+) -> Judgement {
+    let mut reservations = Vec::new();
+    let mut decisions: Vec<Decision> = body
+        .messages()
+        .iter()
+        .map(|m| {
+            let (d, held) = judge_message(config, m, ctx, store);
+            reservations.extend(held);
+            d
+        })
+        .collect();
+
+    let blocked = decisions.iter().any(|d| d.decision.blocks());
+    if blocked {
+        // Nothing of a blocked batch is forwarded, so nothing of it counts.
+        release_all(store, &reservations);
+        reservations.clear();
+    }
+    let decision = if body.is_batch() {
+        let mut top = strictest(&decisions)
+            .cloned()
+            .unwrap_or_else(|| Decision::new(Verdict::Allow));
+        top.id = None;
+        top.counters.clear();
+        top.arg_keys.clear();
+        top.arg_sha256 = None;
+        if blocked {
+            for d in decisions.iter_mut().filter(|d| !d.decision.blocks()) {
+                d.counters.clear();
+                d.reason = "not executed: batch contained a denied call".into();
+                d.code = codes::NOT_EXECUTED;
+            }
+        }
+        top.elements = decisions;
+        top
+    } else {
+        decisions
+            .pop()
+            .unwrap_or_else(|| Decision::new(Verdict::Allow))
+    };
+    Judgement {
+        decision,
+        reservations,
+    }
+}
+
+/// The decision for a body that could not be read.
+pub fn refused(refusal: &Refusal, ctx: Context<'_>) -> Decision {
+    let mut d = base(ctx);
+    d.decision = Verdict::Invalid;
+    d.reason = refusal.message.clone();
+    d.code = refusal.code;
+    d.id = refusal.id.clone();
+    d
+}
+
+fn base(ctx: Context<'_>) -> Decision {
+    let mut d = Decision::new(Verdict::Allow);
+    d.grant = ctx.caller.grant.clone();
+    d.session = ctx.session.map(str::to_owned);
+    d.request_id = ctx.request_id.map(str::to_owned);
+    d
+}
+
+/// The first of the strictest decisions.
+fn strictest(decisions: &[Decision]) -> Option<&Decision> {
+    let worst = decisions.iter().map(|d| d.decision).max()?;
+    decisions.iter().find(|d| d.decision == worst)
+}
+
+fn judge_message(
+    config: &Config,
+    message: &Message<'_>,
+    ctx: Context<'_>,
+    store: &mut dyn CounterStore,
+) -> (Decision, Vec<Reservation>) {
+    let mut d = base(ctx);
+    d.method = message.method().map(str::to_owned);
+    d.id = message.id.clone().map(Json::into_owned);
+    let Kind::ToolCall(call) = &message.kind else {
+        d.reason = "not a tools/call".into();
+        return (d, Vec::new());
+    };
+    d.tool = Some(call.name.to_string());
+    if config.audit.arguments != ArgumentAudit::None {
+        d.arg_keys = call
+            .arguments
+            .iter()
+            .flat_map(|a| a.keys())
+            .map(str::to_owned)
+            .collect();
+    }
+    if config.audit.arguments == ArgumentAudit::Sha256 {
+        let text = call
+            .arguments
+            .as_ref()
+            .map(|a| Json::Obj(a.clone()).to_text())
+            .unwrap_or_default();
+        d.arg_sha256 = Some(sha256_hex(text.as_bytes()));
+    }
+
+    let Some(policy) = ctx.caller.policy.and_then(|i| config.policy(i)) else {
+        d.decision = Verdict::Deny;
+        d.code = codes::DENIED;
+        d.rule = ctx.caller.denied_by.clone();
+        d.reason = match &ctx.caller.grant {
+            Some(g) => format!("Grant \"{g}\" allows no tools"),
+            None => "No grant matches the caller, and unmatched callers are denied".into(),
+        };
+        return (d, Vec::new());
+    };
+    d.policy_sha256 = Some(policy.sha256.clone());
+    let scopes = Scopes {
+        identity: ctx.caller.identity.as_deref().unwrap_or(""),
+        session: ctx.session.unwrap_or(""),
+    };
+    let call = Call {
+        tool: &call.name,
+        args: call.arguments.as_ref(),
+    };
+    let mut outcome = evaluate(policy, call, scopes, store, ctx.now_ms);
+    if outcome.verdict == Verdict::ApprovalPending {
+        // No approval service is configured: such calls are denied.
+        release_all(store, &outcome.reservations);
+        outcome.reservations.clear();
+        outcome.verdict = Verdict::Deny;
+        outcome.reason = format!(
+            "{}; no approval service is configured, so the call is denied",
+            outcome.reason
+        );
+    }
+    d.decision = outcome.verdict;
+    d.code = match outcome.verdict {
+        Verdict::Deny => codes::DENIED,
+        Verdict::RateLimited => codes::RATE_LIMITED,
+        Verdict::ApprovalPending => codes::APPROVAL_PENDING,
+        _ => 0,
+    };
+    d.rule = outcome.rule;
+    d.reason = outcome.reason;
+    d.retry_after_ms = outcome.retry_after_ms;
+    d.counters = outcome.counters;
+    (d, outcome.reservations)
+}

@@ -1,0 +1,464 @@
+//! MCP over JSON-RPC 2.0: what a request body says, read strictly.
+//!
+//! Owns: telling a single message from a batch; requests, notifications and
+//! responses apart; the name and arguments of a `tools/call`; and the reason a
+//! body is refused, with the JSON-RPC error code for it. Strict because the
+//! filter and the MCP server must never read one body two ways: duplicate
+//! keys, trailing data, unknown members and malformed envelopes are invalid.
+//!
+//! Does not own: HTTP (paths, headers, encodings are the host's), or judging
+//! (`judge`).
+
+use crate::decision::codes;
+use crate::json::{self, Json, Object};
+use std::borrow::Cow;
+
+/// A request body: one message or a batch (2025-03-26).
+#[derive(Debug)]
+pub enum Body<'a> {
+    Single(Message<'a>),
+    Batch(Vec<Message<'a>>),
+}
+
+impl<'a> Body<'a> {
+    pub fn messages(&self) -> &[Message<'a>] {
+        match self {
+            Body::Single(m) => std::slice::from_ref(m),
+            Body::Batch(ms) => ms,
+        }
+    }
+
+    pub fn is_batch(&self) -> bool {
+        matches!(self, Body::Batch(_))
+    }
+}
+
+/// One JSON-RPC message.
+#[derive(Debug)]
+pub struct Message<'a> {
+    /// `None` for a notification.
+    pub id: Option<Json<'a>>,
+    pub kind: Kind<'a>,
+}
+
+#[derive(Debug)]
+pub enum Kind<'a> {
+    /// A `tools/call` request.
+    ToolCall(ToolCall<'a>),
+    /// Any other request or notification.
+    Other { method: Cow<'a, str> },
+    /// A response the client sends to a server request (sampling, elicitation).
+    Response,
+}
+
+impl Message<'_> {
+    pub fn method(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::ToolCall(_) => Some(TOOLS_CALL),
+            Kind::Other { method } => Some(method),
+            Kind::Response => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ToolCall<'a> {
+    pub name: Cow<'a, str>,
+    pub arguments: Option<Object<'a>>,
+}
+
+pub const TOOLS_CALL: &str = "tools/call";
+pub const TOOLS_LIST: &str = "tools/list";
+
+/// Why a body was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// A JSON-RPC error code (`decision::codes`).
+    pub code: i32,
+    pub message: String,
+    /// The request's id, when it could be read.
+    pub id: Option<Json<'static>>,
+}
+
+impl Refusal {
+    fn new(code: i32, message: impl Into<String>, id: Option<&Json<'_>>) -> Refusal {
+        Refusal {
+            code,
+            message: message.into(),
+            id: id.map(|i| i.clone().into_owned()),
+        }
+    }
+}
+
+/// Reads a request body as JSON-RPC.
+pub fn parse(bytes: &[u8]) -> Result<Body<'_>, Refusal> {
+    let value = json::parse(bytes)
+        .map_err(|e| Refusal::new(codes::PARSE_ERROR, format!("Parse error: {e}"), None))?;
+    match value {
+        Json::Arr(items) => {
+            if items.is_empty() {
+                return Err(Refusal::new(
+                    codes::INVALID_REQUEST,
+                    "Invalid Request: empty batch",
+                    None,
+                ));
+            }
+            let mut messages = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                let message = message(item).map_err(|mut r| {
+                    r.message = format!("batch element {i}: {}", r.message);
+                    r
+                })?;
+                messages.push(message);
+            }
+            Ok(Body::Batch(messages))
+        }
+        other => message(other).map(Body::Single),
+    }
+}
+
+/// True when bytes might be JSON (and so might be JSON-RPC): whatever
+/// leading whitespace, byte-order mark or NUL bytes (UTF-16/32 text, which
+/// some servers decode) come first, the first character opens an object or
+/// an array. Bodies that cannot be JSON (forms, plain text) are not judged
+/// off the MCP paths.
+pub fn could_be_json(bytes: &[u8]) -> bool {
+    let skip = |b: &u8| {
+        matches!(
+            b,
+            b' ' | b'\t' | b'\r' | b'\n' | 0 | 0xEF | 0xBB | 0xBF | 0xFE | 0xFF
+        )
+    };
+    matches!(bytes.iter().find(|b| !skip(b)), Some(b'{' | b'['))
+}
+
+/// True when a strictly valid JSON value is shaped like JSON-RPC at all: an
+/// object with `jsonrpc` or `method`, or an array holding one. Other JSON
+/// (an application's own API) passes off the MCP paths.
+pub fn is_jsonrpc_shaped(value: &Json<'_>) -> bool {
+    let object_is = |v: &Json<'_>| v.get("jsonrpc").is_some() || v.get("method").is_some();
+    match value {
+        Json::Arr(items) => items.iter().any(object_is),
+        other => object_is(other),
+    }
+}
+
+fn message(value: Json<'_>) -> Result<Message<'_>, Refusal> {
+    let Json::Obj(obj) = value else {
+        return Err(Refusal::new(
+            codes::INVALID_REQUEST,
+            format!(
+                "Invalid Request: a JSON-RPC message is an object, got {}",
+                value.kind()
+            ),
+            None,
+        ));
+    };
+    let mut id = None;
+    let mut method = None;
+    let mut params = None;
+    let mut version = None;
+    let mut result = false;
+    let mut error = false;
+    let mut unknown = None;
+    for (key, v) in obj.0 {
+        match key.as_ref() {
+            "jsonrpc" => version = Some(v),
+            "id" => id = Some(v),
+            "method" => method = Some(v),
+            "params" => params = Some(v),
+            "result" => result = true,
+            "error" => error = true,
+            _ => unknown = Some(key),
+        }
+    }
+    let invalid =
+        |msg: String, id: Option<&Json<'_>>| Refusal::new(codes::INVALID_REQUEST, msg, id);
+    match &id {
+        None | Some(Json::Str(_) | Json::Num(_)) => {}
+        Some(other) => {
+            return Err(invalid(
+                format!(
+                    "Invalid Request: id must be a string or a number, got {}",
+                    other.kind()
+                ),
+                None,
+            ))
+        }
+    }
+    if !matches!(&version, Some(Json::Str(v)) if v == "2.0") {
+        return Err(invalid(
+            "Invalid Request: \"jsonrpc\" must be \"2.0\"".into(),
+            id.as_ref(),
+        ));
+    }
+    if let Some(key) = unknown {
+        return Err(invalid(
+            format!("Invalid Request: unknown member {key:?}"),
+            id.as_ref(),
+        ));
+    }
+    let Some(method) = method else {
+        // A response: exactly one of result and error, and an id.
+        if id.is_none() || result == error || params.is_some() {
+            return Err(invalid(
+                "Invalid Request: neither a request (method) nor a response (id with result or error)".into(),
+                id.as_ref(),
+            ));
+        }
+        return Ok(Message {
+            id,
+            kind: Kind::Response,
+        });
+    };
+    let Json::Str(method) = method else {
+        return Err(invalid(
+            "Invalid Request: method must be a string".into(),
+            id.as_ref(),
+        ));
+    };
+    if result || error {
+        return Err(invalid(
+            "Invalid Request: a request cannot carry result or error".into(),
+            id.as_ref(),
+        ));
+    }
+    match &params {
+        None | Some(Json::Obj(_) | Json::Arr(_)) => {}
+        Some(other) => {
+            return Err(invalid(
+                format!(
+                    "Invalid Request: params must be an object or an array, got {}",
+                    other.kind()
+                ),
+                id.as_ref(),
+            ))
+        }
+    }
+    if method != TOOLS_CALL {
+        return Ok(Message {
+            id,
+            kind: Kind::Other { method },
+        });
+    }
+    if id.is_none() {
+        return Err(invalid(
+            "Invalid Request: tools/call is a request and needs an id".into(),
+            None,
+        ));
+    }
+    let call =
+        tool_call(params).map_err(|msg| Refusal::new(codes::INVALID_PARAMS, msg, id.as_ref()))?;
+    Ok(Message {
+        id,
+        kind: Kind::ToolCall(call),
+    })
+}
+
+fn tool_call(params: Option<Json<'_>>) -> Result<ToolCall<'_>, String> {
+    let Some(Json::Obj(params)) = params else {
+        return Err("Invalid params: tools/call needs params with a tool name".into());
+    };
+    let mut name = None;
+    let mut arguments = None;
+    for (key, v) in params.0 {
+        match key.as_ref() {
+            "name" => name = Some(v),
+            "arguments" => arguments = Some(v),
+            _ => {}
+        }
+    }
+    let name = match name {
+        Some(Json::Str(n)) if !n.is_empty() => n,
+        Some(Json::Str(_)) => return Err("Invalid params: tool name is empty".into()),
+        Some(other) => {
+            return Err(format!(
+                "Invalid params: tool name must be a string, got {}",
+                other.kind()
+            ))
+        }
+        None => return Err("Invalid params: tools/call needs a tool name".into()),
+    };
+    let arguments = match arguments {
+        None | Some(Json::Null) => None,
+        Some(Json::Obj(o)) => Some(o),
+        Some(other) => {
+            return Err(format!(
+                "Invalid params: arguments must be an object, got {}",
+                other.kind()
+            ))
+        }
+    };
+    Ok(ToolCall { name, arguments })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(body: &str) -> Refusal {
+        parse(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn reads_a_tool_call() {
+        let body = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"create_issue","arguments":{"repo":"a","n":1},"_meta":{"progressToken":1}}}"#;
+        let Body::Single(m) = parse(body).unwrap() else {
+            panic!()
+        };
+        assert_eq!(m.id, Some(Json::Num(json::Num::U(7))));
+        let Kind::ToolCall(call) = m.kind else {
+            panic!()
+        };
+        assert_eq!(call.name, "create_issue");
+        assert_eq!(
+            call.arguments.unwrap().keys().collect::<Vec<_>>(),
+            ["repo", "n"]
+        );
+    }
+
+    #[test]
+    fn escapes_in_names_are_decoded_like_the_server_does() {
+        let body = br#"{"jsonrpc":"2.0","id":"a","method":"tools\/c\u0061ll","params":{"n\u0061me":"del\u0065te_repo"}}"#;
+        let Body::Single(m) = parse(body).unwrap() else {
+            panic!()
+        };
+        let Kind::ToolCall(call) = m.kind else {
+            panic!()
+        };
+        assert_eq!(call.name, "delete_repo");
+    }
+
+    #[test]
+    fn reads_notifications_responses_and_batches() {
+        let body = br#"[{"jsonrpc":"2.0","method":"notifications/initialized"},
+                        {"jsonrpc":"2.0","id":1,"result":{}},
+                        {"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}},
+                        {"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"x"}}]"#;
+        let Body::Batch(ms) = parse(body).unwrap() else {
+            panic!()
+        };
+        assert_eq!(ms.len(), 4);
+        assert!(ms[0].id.is_none());
+        assert!(matches!(ms[1].kind, Kind::Response));
+        assert_eq!(ms[2].method(), Some("tools/list"));
+        assert!(matches!(
+            ms[3].kind,
+            Kind::ToolCall(ToolCall {
+                arguments: None,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn refuses_malformed_messages_with_codes() {
+        let cases = [
+            ("{", codes::PARSE_ERROR),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","name":"b"}}"#,
+                codes::PARSE_ERROR,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"x"} trailing"#,
+                codes::PARSE_ERROR,
+            ),
+            ("[]", codes::INVALID_REQUEST),
+            ("5", codes::INVALID_REQUEST),
+            (r#"[5]"#, codes::INVALID_REQUEST),
+            (
+                r#"{"id":1,"method":"tools/call","params":{"name":"a"}}"#,
+                codes::INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#,
+                codes::INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#,
+                codes::INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":[1],"method":"x"}"#,
+                codes::INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":5}"#,
+                codes::INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"x","extra":1}"#,
+                codes::INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"x","result":1}"#,
+                codes::INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"x","params":"s"}"#,
+                codes::INVALID_REQUEST,
+            ),
+            (r#"{"jsonrpc":"2.0","id":1}"#, codes::INVALID_REQUEST),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#,
+                codes::INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"a"}}"#,
+                codes::INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+                codes::INVALID_PARAMS,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[]}"#,
+                codes::INVALID_PARAMS,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5}}"#,
+                codes::INVALID_PARAMS,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":""}}"#,
+                codes::INVALID_PARAMS,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":[1]}}"#,
+                codes::INVALID_PARAMS,
+            ),
+        ];
+        for (body, code) in cases {
+            assert_eq!(refusal(body).code, code, "{body}");
+        }
+        assert_eq!(
+            refusal(r#"{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{}}"#).id,
+            Some(Json::Str("x".into()))
+        );
+        assert!(
+            refusal(r#"[{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0"}]"#)
+                .message
+                .starts_with("batch element 1")
+        );
+    }
+
+    #[test]
+    fn what_might_be_json() {
+        for yes in [
+            &b"{}"[..],
+            b"  \n[1]",
+            b"\xEF\xBB\xBF{",
+            b"\0{\0\"",
+            b"\xFF\xFE{\0",
+        ] {
+            assert!(could_be_json(yes), "{yes:?}");
+        }
+        for no in [&b"grant_type=client_credentials"[..], b"", b"ok", b"\"s\""] {
+            assert!(!could_be_json(no), "{no:?}");
+        }
+        let shaped = |t: &str| is_jsonrpc_shaped(&json::parse(t.as_bytes()).unwrap());
+        assert!(shaped(r#"{"method":"x"}"#));
+        assert!(shaped(r#"[{"a":1},{"jsonrpc":"2.0"}]"#));
+        assert!(!shaped(r#"{"grant_type":"x"}"#));
+    }
+}
