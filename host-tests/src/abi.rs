@@ -36,10 +36,26 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )?;
     linker.func_wrap("env", "proxy_get_buffer_bytes", proxy_get_buffer_bytes)?;
     linker.func_wrap("env", "proxy_set_buffer_bytes", proxy_set_buffer_bytes)?;
-    linker.func_wrap("env", "proxy_get_header_map_pairs", proxy_get_header_map_pairs)?;
-    linker.func_wrap("env", "proxy_set_header_map_pairs", proxy_set_header_map_pairs)?;
-    linker.func_wrap("env", "proxy_get_header_map_value", proxy_get_header_map_value)?;
-    linker.func_wrap("env", "proxy_add_header_map_value", proxy_add_header_map_value)?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_pairs",
+        proxy_get_header_map_pairs,
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_header_map_pairs",
+        proxy_set_header_map_pairs,
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_value",
+        proxy_get_header_map_value,
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_add_header_map_value",
+        proxy_add_header_map_value,
+    )?;
     linker.func_wrap(
         "env",
         "proxy_replace_header_map_value",
@@ -50,15 +66,35 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "proxy_remove_header_map_value",
         proxy_remove_header_map_value,
     )?;
-    linker.func_wrap("env", "proxy_get_header_map_size", proxy_get_header_map_size)?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_size",
+        proxy_get_header_map_size,
+    )?;
     linker.func_wrap("env", "proxy_get_property", proxy_get_property)?;
     linker.func_wrap("env", "proxy_set_property", proxy_set_property)?;
     linker.func_wrap("env", "proxy_get_shared_data", proxy_get_shared_data)?;
     linker.func_wrap("env", "proxy_set_shared_data", proxy_set_shared_data)?;
-    linker.func_wrap("env", "proxy_register_shared_queue", proxy_register_shared_queue)?;
-    linker.func_wrap("env", "proxy_resolve_shared_queue", proxy_resolve_shared_queue)?;
-    linker.func_wrap("env", "proxy_enqueue_shared_queue", proxy_enqueue_shared_queue)?;
-    linker.func_wrap("env", "proxy_dequeue_shared_queue", proxy_dequeue_shared_queue)?;
+    linker.func_wrap(
+        "env",
+        "proxy_register_shared_queue",
+        proxy_register_shared_queue,
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_resolve_shared_queue",
+        proxy_resolve_shared_queue,
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_enqueue_shared_queue",
+        proxy_enqueue_shared_queue,
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_dequeue_shared_queue",
+        proxy_dequeue_shared_queue,
+    )?;
     linker.func_wrap("env", "proxy_continue_stream", proxy_continue_stream)?;
     linker.func_wrap("env", "proxy_close_stream", proxy_close_stream)?;
     linker.func_wrap("env", "proxy_continue_request", |c: C<'_>| {
@@ -70,7 +106,11 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     linker.func_wrap("env", "proxy_clear_route_cache", |_: C<'_>| -> R {
         Ok(status::OK)
     })?;
-    linker.func_wrap("env", "proxy_send_local_response", proxy_send_local_response)?;
+    linker.func_wrap(
+        "env",
+        "proxy_send_local_response",
+        proxy_send_local_response,
+    )?;
     linker.func_wrap("env", "proxy_http_call", proxy_http_call)?;
     linker.func_wrap("env", "proxy_grpc_call", proxy_grpc_call)?;
     linker.func_wrap("env", "proxy_grpc_stream", proxy_grpc_stream)?;
@@ -78,9 +118,17 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     linker.func_wrap("env", "proxy_grpc_cancel", proxy_grpc_cancel)?;
     linker.func_wrap("env", "proxy_grpc_close", proxy_grpc_cancel)?;
     linker.func_wrap("env", "proxy_get_status", proxy_get_status)?;
-    linker.func_wrap("env", "proxy_set_effective_context", proxy_set_effective_context)?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_effective_context",
+        proxy_set_effective_context,
+    )?;
     linker.func_wrap("env", "proxy_done", proxy_done)?;
-    linker.func_wrap("env", "proxy_call_foreign_function", proxy_call_foreign_function)?;
+    linker.func_wrap(
+        "env",
+        "proxy_call_foreign_function",
+        proxy_call_foreign_function,
+    )?;
     linker.func_wrap("env", "proxy_define_metric", proxy_define_metric)?;
     linker.func_wrap("env", "proxy_increment_metric", proxy_increment_metric)?;
     linker.func_wrap("env", "proxy_record_metric", proxy_record_metric)?;
@@ -391,7 +439,13 @@ fn proxy_get_header_map_size(mut c: C<'_>, t: i32, ptr: i32) -> R {
 
 // ---- properties ----
 
-fn proxy_get_property(mut c: C<'_>, path_ptr: i32, path_len: i32, ptr_ptr: i32, size_ptr: i32) -> R {
+fn proxy_get_property(
+    mut c: C<'_>,
+    path_ptr: i32,
+    path_len: i32,
+    ptr_ptr: i32,
+    size_ptr: i32,
+) -> R {
     let path = read_or_fail!(read(&mut c, path_ptr, path_len));
     let path = split_property_path(&path);
     match c.data().get_property(&path) {
@@ -579,7 +633,8 @@ fn proxy_http_call(
     if !write_u32(&mut c, token_ptr, 0) {
         return Ok(status::INVALID_MEMORY_ACCESS);
     }
-    let (Some(headers), Some(trailers)) = (deserialize_pairs(&headers), deserialize_pairs(&trailers))
+    let (Some(headers), Some(trailers)) =
+        (deserialize_pairs(&headers), deserialize_pairs(&trailers))
     else {
         return Ok(status::BAD_ARGUMENT);
     };
@@ -701,11 +756,7 @@ fn proxy_grpc_cancel(mut c: C<'_>, token: i32) -> R {
     let st = c.data_mut();
     let token = token as u32;
     let found = st.grpc_calls.remove(&token).is_some() | st.grpc_streams.remove(&token);
-    Ok(if found {
-        status::OK
-    } else {
-        status::NOT_FOUND
-    })
+    Ok(if found { status::OK } else { status::NOT_FOUND })
 }
 
 // ---- metrics ----

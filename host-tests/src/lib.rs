@@ -272,7 +272,11 @@ fn default_wasm_path() -> Result<PathBuf> {
     let root = workspace_root();
     if let Some(p) = std::env::var_os(WASM_ENV) {
         let p = PathBuf::from(p);
-        let p = if p.is_relative() && !p.exists() { root.join(p) } else { p };
+        let p = if p.is_relative() && !p.exists() {
+            root.join(p)
+        } else {
+            p
+        };
         if !p.is_file() {
             bail!("{WASM_ENV}={} does not name a file", p.display());
         }
@@ -281,7 +285,14 @@ fn default_wasm_path() -> Result<PathBuf> {
     let target_dir = root.join("target").join("harness-wasm");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(&cargo)
-        .args(["build", "--release", "--target", "wasm32-wasip1", "-p", "mcp-policy-filter"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip1",
+            "-p",
+            "mcp-policy-filter",
+        ])
         .arg("--target-dir")
         .arg(&target_dir)
         .current_dir(&root)

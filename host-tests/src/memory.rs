@@ -44,7 +44,11 @@ pub(crate) fn read(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Op
 }
 
 /// Like [`read`], decoding the bytes as UTF-8 (lossily).
-pub(crate) fn read_string(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Option<String> {
+pub(crate) fn read_string(
+    caller: &mut Caller<'_, HostState>,
+    ptr: i32,
+    len: i32,
+) -> Option<String> {
     read(caller, ptr, len).map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
@@ -199,7 +203,13 @@ mod tests {
         let pairs = vec![(":path", "/mcp"), ("x-a", "")];
         let bytes = serialize_pairs(&pairs);
         let back = deserialize_pairs(&bytes).unwrap();
-        assert_eq!(back, vec![(":path".to_string(), "/mcp".to_string()), ("x-a".into(), "".into())]);
+        assert_eq!(
+            back,
+            vec![
+                (":path".to_string(), "/mcp".to_string()),
+                ("x-a".into(), "".into())
+            ]
+        );
         assert!(deserialize_pairs(&bytes[..bytes.len() - 1]).is_none());
         assert_eq!(deserialize_pairs(&[]).unwrap(), Vec::new());
         assert!(deserialize_pairs(&[255, 255, 255, 255]).is_none());

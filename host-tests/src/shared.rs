@@ -118,7 +118,9 @@ impl Shared {
             store.last_cas = 1;
         }
         let token = store.last_cas;
-        store.entries.insert(key.to_string(), (value.to_vec(), token));
+        store
+            .entries
+            .insert(key.to_string(), (value.to_vec(), token));
         status::OK
     }
 
@@ -257,7 +259,11 @@ mod tests {
     fn cas_rules() {
         let s = Shared::new();
         assert!(s.get_data("k").is_none());
-        assert_eq!(s.set_data("k", b"1", 77), status::OK, "missing key ignores cas");
+        assert_eq!(
+            s.set_data("k", b"1", 77),
+            status::OK,
+            "missing key ignores cas"
+        );
         let (_, c1) = s.get_data("k").unwrap();
         assert_eq!(s.set_data("k", b"2", c1 + 1), status::CAS_MISMATCH);
         assert_eq!(s.set_data("k", b"2", c1), status::OK);

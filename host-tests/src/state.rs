@@ -218,7 +218,9 @@ impl HostState {
                 if s.in_log {
                     return match map_type {
                         0 => Some(s.upstream.as_ref().map_or(&s.req_headers, |u| &u.headers)),
-                        2 if s.resp_started => Some(s.downstream.headers.as_ref().unwrap_or(&s.resp_headers)),
+                        2 if s.resp_started => {
+                            Some(s.downstream.headers.as_ref().unwrap_or(&s.resp_headers))
+                        }
                         3 if s.resp_started => Some(&s.resp_trailers),
                         1 if s.req_trailers_live => Some(&s.req_trailers),
                         _ => None,

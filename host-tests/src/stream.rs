@@ -64,7 +64,11 @@ impl<'vm> Stream<'vm> {
     /// changes) go upstream; on Pause they are held until a later body or
     /// trailers callback returns Continue or the filter calls
     /// `proxy_continue_stream(0)`.
-    pub fn request_headers(&mut self, headers: &[(&str, &str)], end_of_stream: bool) -> Result<Action> {
+    pub fn request_headers(
+        &mut self,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Result<Action> {
         self.vm.request_headers(self.id, headers, end_of_stream)
     }
 
@@ -83,7 +87,11 @@ impl<'vm> Stream<'vm> {
 
     /// `proxy_on_response_headers`. Include `:status`. On Continue the
     /// headers, as the filter left them, go to the client.
-    pub fn response_headers(&mut self, headers: &[(&str, &str)], end_of_stream: bool) -> Result<Action> {
+    pub fn response_headers(
+        &mut self,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Result<Action> {
         self.vm.response_headers(self.id, headers, end_of_stream)
     }
 
@@ -100,7 +108,12 @@ impl<'vm> Stream<'vm> {
     }
 
     /// Answers a pending HTTP call; see [`Vm::http_call_response`].
-    pub fn http_call_response(&mut self, token: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<()> {
+    pub fn http_call_response(
+        &mut self,
+        token: u32,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<()> {
         self.vm.http_call_response(token, headers, body)
     }
 
@@ -163,13 +176,17 @@ impl<'vm> Stream<'vm> {
     /// it has passed the filter's response callbacks (see
     /// [`Vm::set_local_reply_encoding`]).
     pub fn downstream_response(&self) -> ResponseSeen {
-        self.state().map(|s| s.downstream.clone()).unwrap_or_default()
+        self.state()
+            .map(|s| s.downstream.clone())
+            .unwrap_or_default()
     }
 
     /// Filter state set with `proxy_set_property`: path `["a.b"]` is stored
     /// under `"wasm.a.b"`, as Envoy does (several segments are joined with `.`).
     pub fn filter_state(&self) -> BTreeMap<String, Vec<u8>> {
-        self.state().map(|s| s.filter_state.clone()).unwrap_or_default()
+        self.state()
+            .map(|s| s.filter_state.clone())
+            .unwrap_or_default()
     }
 
     /// One filter-state value as a string, by its full key (`"wasm.…"`).
@@ -197,7 +214,9 @@ impl<'vm> Stream<'vm> {
     /// The request headers as they stand now (with the filter's changes),
     /// whether or not they were released.
     pub fn current_request_headers(&self) -> Vec<(String, String)> {
-        self.state().map(|s| s.req_headers.clone()).unwrap_or_default()
+        self.state()
+            .map(|s| s.req_headers.clone())
+            .unwrap_or_default()
     }
 
     /// Request body bytes buffered and not yet released.

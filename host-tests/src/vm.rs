@@ -93,7 +93,11 @@ impl Vm {
             self.root_created = true;
             self.call(root, "proxy_on_context_create", &[len(root as usize), 0])?;
             let vm_config_len = self.store.data().vm_config.len();
-            let started = self.call(root, "proxy_on_vm_start", &[len(root as usize), len(vm_config_len)])?;
+            let started = self.call(
+                root,
+                "proxy_on_vm_start",
+                &[len(root as usize), len(vm_config_len)],
+            )?;
             self.after_call()?;
             if started == Some(0) {
                 self.configured = Some(false);
@@ -124,13 +128,19 @@ impl Vm {
     /// `plugin_name`, `plugin_root_id` and `plugin_vm_id` default to `mcp_policy`.
     pub fn set_property(&mut self, path: &[&str], value: &[u8]) {
         let path = path.iter().map(|s| s.to_string()).collect();
-        self.store.data_mut().root_properties.insert(path, value.to_vec());
+        self.store
+            .data_mut()
+            .root_properties
+            .insert(path, value.to_vec());
     }
 
     /// Makes `proxy_http_call` to cluster `upstream` fail with `BadArgument`, as
     /// Envoy does for a cluster it does not know.
     pub fn reject_upstream(&mut self, upstream: &str) {
-        self.store.data_mut().rejected_upstreams.insert(upstream.to_string());
+        self.store
+            .data_mut()
+            .rejected_upstreams
+            .insert(upstream.to_string());
     }
 
     /// Emulates the plugin option `allow_on_headers_stop_iteration` (default
@@ -182,7 +192,11 @@ impl Vm {
 
     /// Whether any log line so far contains `needle`.
     pub fn logged(&self, needle: &str) -> bool {
-        self.store.data().logs.iter().any(|(_, m)| m.contains(needle))
+        self.store
+            .data()
+            .logs
+            .iter()
+            .any(|(_, m)| m.contains(needle))
     }
 
     /// The period the filter set with `proxy_set_tick_period_milliseconds` (0 = none).
@@ -231,7 +245,9 @@ impl Vm {
     pub fn try_stream(&mut self) -> Result<Stream<'_>> {
         match self.configured {
             None => bail!("Vm::configure must be called before opening streams"),
-            Some(false) => bail!("the plugin refused its configuration; Envoy opens no streams on it"),
+            Some(false) => {
+                bail!("the plugin refused its configuration; Envoy opens no streams on it")
+            }
             Some(true) => {}
         }
         let st = self.store.data_mut();
@@ -239,7 +255,11 @@ impl Vm {
         st.next_context_id += 1;
         st.streams.insert(id, StreamState::default());
         let root = st.root_id;
-        if let Err(e) = self.call(id, "proxy_on_context_create", &[len(id as usize), len(root as usize)]) {
+        if let Err(e) = self.call(
+            id,
+            "proxy_on_context_create",
+            &[len(id as usize), len(root as usize)],
+        ) {
             self.store.data_mut().streams.remove(&id);
             return Err(e);
         }
@@ -266,7 +286,11 @@ impl Vm {
     /// calls it by itself).
     pub fn queue_ready(&mut self, queue_id: u32) -> Result<()> {
         let root = self.root_context_id();
-        self.call(root, "proxy_on_queue_ready", &[len(root as usize), queue_id as i32])?;
+        self.call(
+            root,
+            "proxy_on_queue_ready",
+            &[len(root as usize), queue_id as i32],
+        )?;
         self.after_call()
     }
 
@@ -276,7 +300,12 @@ impl Vm {
     /// the SDK then switches to the context that made the call), the response
     /// is readable through map types 6/7 and buffer type 4 during it, and
     /// `proxy_get_status` reports 0.
-    pub fn http_call_response(&mut self, token: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<()> {
+    pub fn http_call_response(
+        &mut self,
+        token: u32,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<()> {
         if self.store.data_mut().http_calls.remove(&token).is_none() {
             bail!("no pending http call with token {token}");
         }
@@ -291,7 +320,13 @@ impl Vm {
         let r = self.call(
             root,
             "proxy_on_http_call_response",
-            &[len(root as usize), token as i32, len(headers.len()), len(body.len()), 0],
+            &[
+                len(root as usize),
+                token as i32,
+                len(headers.len()),
+                len(body.len()),
+                0,
+            ],
         );
         self.store.data_mut().http_response = None;
         r?;
@@ -462,7 +497,10 @@ impl Vm {
                 headers.push(("content-type".into(), "text/plain".into()));
             }
         }
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         self.response_headers(id, &headers, lr.body.is_empty())?;
         if !lr.body.is_empty() {
             self.response_body(id, &lr.body, true)?;
@@ -486,7 +524,12 @@ impl Vm {
         !self.allow_on_headers_stop_iteration && s.req_headers_held
     }
 
-    pub(crate) fn request_headers(&mut self, id: u32, headers: &[(&str, &str)], eos: bool) -> Result<Action> {
+    pub(crate) fn request_headers(
+        &mut self,
+        id: u32,
+        headers: &[(&str, &str)],
+        eos: bool,
+    ) -> Result<Action> {
         let s = self.stream_state(id)?;
         s.req_headers = to_pairs(headers);
         s.req_headers_live = true;
@@ -523,7 +566,11 @@ impl Vm {
             return Ok(Action::Pause);
         }
         let size = self.stream_state(id)?.req_body.len();
-        let r = self.call(id, "proxy_on_request_body", &[len(id as usize), len(size), flag(eos)])?;
+        let r = self.call(
+            id,
+            "proxy_on_request_body",
+            &[len(id as usize), len(size), flag(eos)],
+        )?;
         let action = r.map_or(Action::Continue, Action::from_abi);
         if action == Action::Continue {
             self.stream_state(id)?.release_request();
@@ -532,7 +579,11 @@ impl Vm {
         Ok(action)
     }
 
-    pub(crate) fn request_trailers(&mut self, id: u32, trailers: &[(&str, &str)]) -> Result<Action> {
+    pub(crate) fn request_trailers(
+        &mut self,
+        id: u32,
+        trailers: &[(&str, &str)],
+    ) -> Result<Action> {
         let blocked = {
             let s = self.stream_state(id)?;
             if !s.req_headers_seen {
@@ -547,7 +598,11 @@ impl Vm {
         if blocked {
             return Ok(Action::Pause);
         }
-        let r = self.call(id, "proxy_on_request_trailers", &[len(id as usize), len(trailers.len())])?;
+        let r = self.call(
+            id,
+            "proxy_on_request_trailers",
+            &[len(id as usize), len(trailers.len())],
+        )?;
         let action = r.map_or(Action::Continue, Action::from_abi);
         if action == Action::Continue {
             let s = self.stream_state(id)?;
@@ -558,7 +613,12 @@ impl Vm {
         Ok(action)
     }
 
-    pub(crate) fn response_headers(&mut self, id: u32, headers: &[(&str, &str)], eos: bool) -> Result<Action> {
+    pub(crate) fn response_headers(
+        &mut self,
+        id: u32,
+        headers: &[(&str, &str)],
+        eos: bool,
+    ) -> Result<Action> {
         let s = self.stream_state(id)?;
         s.resp_headers = to_pairs(headers);
         s.resp_headers_live = true;
@@ -585,7 +645,11 @@ impl Vm {
         }
         s.resp_body.extend_from_slice(chunk);
         let size = s.resp_body.len();
-        let r = self.call(id, "proxy_on_response_body", &[len(id as usize), len(size), flag(eos)])?;
+        let r = self.call(
+            id,
+            "proxy_on_response_body",
+            &[len(id as usize), len(size), flag(eos)],
+        )?;
         let action = r.map_or(Action::Continue, Action::from_abi);
         if action == Action::Continue {
             self.stream_state(id)?.release_response();
@@ -594,7 +658,11 @@ impl Vm {
         Ok(action)
     }
 
-    pub(crate) fn response_trailers(&mut self, id: u32, trailers: &[(&str, &str)]) -> Result<Action> {
+    pub(crate) fn response_trailers(
+        &mut self,
+        id: u32,
+        trailers: &[(&str, &str)],
+    ) -> Result<Action> {
         let s = self.stream_state(id)?;
         if !s.resp_started {
             bail!("response_trailers before response_headers");
@@ -602,7 +670,11 @@ impl Vm {
         s.resp_trailers = to_pairs(trailers);
         s.resp_trailers_live = true;
         s.resp_trailers_held = true;
-        let r = self.call(id, "proxy_on_response_trailers", &[len(id as usize), len(trailers.len())])?;
+        let r = self.call(
+            id,
+            "proxy_on_response_trailers",
+            &[len(id as usize), len(trailers.len())],
+        )?;
         let action = r.map_or(Action::Continue, Action::from_abi);
         if action == Action::Continue {
             let s = self.stream_state(id)?;

@@ -23,15 +23,21 @@ const ENOTSUP: i32 = 58;
 /// Registers the WASI imports on `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(MODULE, "fd_write", fd_write)?;
-    linker.func_wrap(MODULE, "fd_read", |_: C<'_>, _: i32, _: i32, _: i32, _: i32| -> R {
-        Ok(ENOSYS)
-    })?;
+    linker.func_wrap(
+        MODULE,
+        "fd_read",
+        |_: C<'_>, _: i32, _: i32, _: i32, _: i32| -> R { Ok(ENOSYS) },
+    )?;
     linker.func_wrap(MODULE, "fd_close", |_: C<'_>, _: i32| -> R { Ok(EBADF) })?;
-    linker.func_wrap(MODULE, "fd_seek", |_: C<'_>, _: i32, _: i64, _: i32, _: i32| -> R {
+    linker.func_wrap(
+        MODULE,
+        "fd_seek",
+        |_: C<'_>, _: i32, _: i64, _: i32, _: i32| -> R { Ok(EBADF) },
+    )?;
+    linker.func_wrap(MODULE, "fd_fdstat_get", fd_fdstat_get)?;
+    linker.func_wrap(MODULE, "fd_prestat_get", |_: C<'_>, _: i32, _: i32| -> R {
         Ok(EBADF)
     })?;
-    linker.func_wrap(MODULE, "fd_fdstat_get", fd_fdstat_get)?;
-    linker.func_wrap(MODULE, "fd_prestat_get", |_: C<'_>, _: i32, _: i32| -> R { Ok(EBADF) })?;
     linker.func_wrap(
         MODULE,
         "fd_prestat_dir_name",
@@ -48,7 +54,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         Ok(SUCCESS)
     })?;
     linker.func_wrap(MODULE, "environ_sizes_get", zero_sizes)?;
-    linker.func_wrap(MODULE, "args_get", |_: C<'_>, _: i32, _: i32| -> R { Ok(SUCCESS) })?;
+    linker.func_wrap(MODULE, "args_get", |_: C<'_>, _: i32, _: i32| -> R {
+        Ok(SUCCESS)
+    })?;
     linker.func_wrap(MODULE, "args_sizes_get", zero_sizes)?;
     linker.func_wrap(MODULE, "clock_time_get", clock_time_get)?;
     linker.func_wrap(MODULE, "random_get", random_get)?;
