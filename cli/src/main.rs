@@ -1,1 +1,245 @@
-fn main() {}
+//! `mcp-policy`: check, explain and convert policies with the filter's own
+//! engine, so the command line and the proxy can never disagree.
+//!
+//! - `check CONFIG`: exit 0 when valid, 1 when not; every error on stderr with
+//!   its JSON path, warnings too.
+//! - `explain CONFIG REQUEST.json [--grant G] [--session S] [--header K=V]...`:
+//!   the decision of SPEC §6 on stdout, as the filter would log it for the
+//!   first such request (counters start empty).
+//! - `convert POLICY.yaml`: the same policy as JSON.
+//!
+//! CONFIG is the filter's JSON configuration or a bare policy; a `.yaml` or
+//! `.yml` file is converted first, so Intercept policies check as they are.
+
+use clap::{Parser, Subcommand};
+use mcp_policy::config::{Config, RequestFacts};
+use mcp_policy::engine::counters::MemoryStore;
+use mcp_policy::json::{Json, Num};
+use mcp_policy::judge::{judge, refused, Context};
+use mcp_policy::mcp;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "mcp-policy",
+    version,
+    about = "Check, explain and convert MCP tool policies"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a configuration or policy (exit 0 valid, 1 invalid).
+    Check { config: PathBuf },
+    /// Print the decision for one JSON-RPC request body.
+    Explain {
+        config: PathBuf,
+        request: PathBuf,
+        /// Judge as this grant (instead of naming the caller from headers).
+        #[arg(long)]
+        grant: Option<String>,
+        /// The Mcp-Session-Id.
+        #[arg(long)]
+        session: Option<String>,
+        /// A request header, K=V (repeatable).
+        #[arg(long = "header", value_name = "K=V")]
+        headers: Vec<String>,
+    },
+    /// Print an Intercept YAML policy as JSON.
+    Convert { policy: PathBuf },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Check { config } => check(&config),
+        Command::Explain {
+            config,
+            request,
+            grant,
+            session,
+            headers,
+        } => explain(&config, &request, grant.as_deref(), session, &headers),
+        Command::Convert { policy } => match yaml_to_json(&policy) {
+            Ok(json) => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json).unwrap_or_default()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("mcp-policy: {message}");
+    ExitCode::FAILURE
+}
+
+/// Reads CONFIG, converting YAML; `Err` is a message for stderr.
+fn load(path: &Path) -> Result<Result<Config, Vec<String>>, String> {
+    let text = if is_yaml(path) {
+        serde_json::to_string(&yaml_to_json(path)?).map_err(|e| e.to_string())?
+    } else {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+    };
+    Ok(Config::parse(text.as_bytes())
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect()))
+}
+
+fn check(path: &Path) -> ExitCode {
+    match load(path) {
+        Err(e) => fail(&e),
+        Ok(Err(errors)) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!(
+                "{}: invalid ({} error{})",
+                path.display(),
+                errors.len(),
+                plural(errors.len())
+            );
+            ExitCode::FAILURE
+        }
+        Ok(Ok(config)) => {
+            for w in &config.warnings {
+                eprintln!("warning: {w}");
+            }
+            let tools: usize = config.policies.iter().map(|(_, p)| p.tools.len()).sum();
+            println!(
+                "{}: valid ({} polic{}, {tools} tool{}, {} grant{})",
+                path.display(),
+                config.policies.len(),
+                if config.policies.len() == 1 {
+                    "y"
+                } else {
+                    "ies"
+                },
+                plural(tools),
+                config.grants.len(),
+                plural(config.grants.len()),
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+struct Headers(HashMap<String, String>);
+
+impl RequestFacts for Headers {
+    fn header(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+    fn property(&self, _path: &[&str]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+fn explain(
+    config_path: &Path,
+    request: &Path,
+    grant: Option<&str>,
+    session: Option<String>,
+    headers: &[String],
+) -> ExitCode {
+    let config = match load(config_path) {
+        Err(e) => return fail(&e),
+        Ok(Err(errors)) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            return fail(&format!("{} is invalid", config_path.display()));
+        }
+        Ok(Ok(config)) => config,
+    };
+    let mut facts = HashMap::new();
+    for h in headers {
+        let Some((k, v)) = h.split_once('=') else {
+            return fail(&format!("--header wants K=V, got {h:?}"));
+        };
+        facts.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+    }
+    let facts = Headers(facts);
+    let caller = match grant {
+        Some(g) => match config.caller_for_grant(g) {
+            Some(c) => c,
+            None => {
+                let names: Vec<&str> = config.grants.iter().map(|g| g.name.as_str()).collect();
+                return fail(&format!("no grant {g:?} (grants: {})", names.join(", ")));
+            }
+        },
+        None => config.caller(&facts),
+    };
+    let body = match std::fs::read(request) {
+        Ok(b) => b,
+        Err(e) => return fail(&format!("cannot read {}: {e}", request.display())),
+    };
+    let session = session.or_else(|| facts.header("mcp-session-id"));
+    let request_id = facts.header("x-request-id");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    let ctx = Context {
+        caller: &caller,
+        session: session.as_deref(),
+        request_id: request_id.as_deref(),
+        now_ms,
+    };
+    let decision = match mcp::parse(&body) {
+        Ok(parsed) => judge(&config, &parsed, ctx, &mut MemoryStore::default()).decision,
+        Err(refusal) => refused(&refusal, ctx),
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&decision).unwrap_or_default()
+    );
+    ExitCode::SUCCESS
+}
+
+fn is_yaml(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
+/// Reads YAML into JSON, strictly (duplicate keys are errors). A numeric
+/// `version` becomes a string, as Intercept reads it.
+fn yaml_to_json(path: &Path) -> Result<Json<'static>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let value: Json<'_> = serde_saphyr::from_str(&text)
+        .map_err(|e| format!("{} is not valid YAML: {e}", path.display()))?;
+    let mut value = value.into_owned();
+    if let Json::Obj(members) = &mut value {
+        for (key, v) in &mut members.0 {
+            if key == "version" {
+                if let Json::Num(n) = v {
+                    let text = match n {
+                        Num::F(f) if f.fract() == 0.0 => format!("{}", *f as i64),
+                        other => other.to_string(),
+                    };
+                    *v = Json::Str(Cow::Owned(text));
+                }
+            }
+        }
+    }
+    Ok(value)
+}

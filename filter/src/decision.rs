@@ -41,9 +41,27 @@ impl Verdict {
 pub struct CounterState {
     pub counter: String,
     pub scope: &'static str,
+    #[serde(serialize_with = "number")]
     pub value: f64,
+    #[serde(serialize_with = "optional_number")]
     pub max: Option<f64>,
     pub window_reset_ms: u64,
+}
+
+/// Counts print as integers when they are (`3`, not `3.0`).
+fn number<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
+fn optional_number<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => number(v, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// SPEC §6.

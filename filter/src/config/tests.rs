@@ -1,1 +1,246 @@
+//! The plugin configuration: forms, errors with paths, and naming callers.
 
+use super::*;
+use std::collections::HashMap;
+
+#[derive(Default)]
+struct Facts {
+    headers: HashMap<String, String>,
+    properties: HashMap<Vec<String>, Vec<u8>>,
+}
+
+impl Facts {
+    fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.insert(k.into(), v.into());
+        self
+    }
+    fn property(mut self, path: &[&str], v: &str) -> Self {
+        self.properties.insert(
+            path.iter().map(|s| s.to_string()).collect(),
+            v.as_bytes().to_vec(),
+        );
+        self
+    }
+}
+
+impl RequestFacts for Facts {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).cloned()
+    }
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        let key: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+        self.properties.get(&key).cloned()
+    }
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match Config::parse(text.as_bytes()) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn assert_error(text: &str, expected: &str) {
+    let found = errors(text);
+    assert!(
+        found.iter().any(|e| e.starts_with(expected)),
+        "expected {expected:?} in {found:#?}"
+    );
+}
+
+const P: &str = r#"{"version":"1","default":"deny","tools":{"t":{}}}"#;
+
+#[test]
+fn a_bare_policy_is_a_whole_configuration() {
+    let c = Config::parse(P.as_bytes()).unwrap();
+    assert_eq!(c.policies.len(), 1);
+    assert!(!c.uses_grants);
+    assert_eq!(c.mcp.paths, ["/mcp"]);
+    assert_eq!(c.mcp.max_body_bytes, 1 << 20);
+    assert_eq!(c.deny_as, DenyAs::ToolError);
+    // Errors in a bare policy have paths from the policy's root.
+    assert_error(
+        r#"{"version":"1","tools":{"t":{"rulez":[]}}}"#,
+        "tools.t.rulez: unknown field",
+    );
+    assert_error(
+        &format!(r#"{{"policy":{P},"polices":{{}}}}"#),
+        "polices: unknown field",
+    );
+}
+
+#[test]
+fn the_full_configuration() {
+    let text = format!(
+        r#"{{"policies":{{"readonly":{P},"ops":{P}}},
+            "grants":{{"billing-agent":{{"policy":"ops","match":["spiffe://corp/agent/billing","sub:1234"]}},
+                      "nobody":{{"match":["nobody"]}}}},
+            "unmatched":"readonly",
+            "identity":[{{"header":"X-Agent-Id"}},{{"jwt_claim":{{"provider":"agents","claim":"sub"}}}},{{"peer":"uri_san"}},{{"bearer_sha256":true,"strip_authorization":true}}],
+            "mcp":{{"paths":["/mcp","/v2/mcp"],"max_body_bytes":2048}},
+            "deny_as":"jsonrpc_error",
+            "audit":{{"log":false,"arguments":"sha256"}}}}"#
+    );
+    let c = Config::parse(text.as_bytes()).unwrap();
+    assert_eq!(c.identity[0], IdentitySource::Header("x-agent-id".into()));
+    assert!(c.strip_authorization);
+    assert_eq!(c.mcp.max_body_bytes, 2048);
+    assert!(c.is_mcp_path("/v2/mcp?x=1"));
+    assert!(!c.is_mcp_path("/health"));
+    assert_eq!(c.deny_as, DenyAs::JsonRpcError);
+    assert!(!c.audit.log);
+    assert_eq!(c.audit.arguments, ArgumentAudit::Sha256);
+
+    let name = |facts: Facts| {
+        let caller = c.caller(&facts);
+        (
+            caller.grant,
+            caller.policy.map(|i| c.policies[i].0.clone()),
+            caller.denied_by,
+        )
+    };
+    // The first source that yields a value decides, even if it matches nothing.
+    assert_eq!(
+        name(Facts::default().header("x-agent-id", "spiffe://corp/agent/billing")),
+        (
+            Some("billing-agent".into()),
+            Some("ops".into()),
+            String::new()
+        )
+    );
+    let spiffe_peer = Facts::default().property(
+        &["connection", "uri_san_peer_certificate"],
+        "spiffe://corp/agent/billing",
+    );
+    assert_eq!(
+        name(spiffe_peer.header("x-agent-id", "someone")).1,
+        Some("readonly".into())
+    );
+    let jwt = &[
+        "metadata",
+        "filter_metadata",
+        "envoy.filters.http.jwt_authn",
+        "agents",
+        "sub",
+    ];
+    assert_eq!(
+        name(Facts::default().property(jwt, "1234")).0,
+        Some("billing-agent".into()),
+        "claim:value alias"
+    );
+    assert_eq!(
+        name(Facts::default().header("x-agent-id", "nobody")),
+        (Some("nobody".into()), None, "/grants/nobody".into())
+    );
+    assert_eq!(
+        name(Facts::default()),
+        (None, Some("readonly".into()), "/unmatched".into())
+    );
+    assert_eq!(
+        name(Facts::default().header("x-agent-id", "  ")).1,
+        Some("readonly".into()),
+        "blank is no value"
+    );
+}
+
+#[test]
+fn bearer_tokens_match_by_digest_and_never_appear() {
+    let digest = crate::policy::sha256_hex(b"s3cret-token");
+    let text = format!(
+        r#"{{"policies":{{"p":{P}}},"grants":{{"g":{{"policy":"p","match":["{}"]}}}},"identity":[{{"bearer_sha256":true}}]}}"#,
+        digest.to_uppercase()
+    );
+    let c = Config::parse(text.as_bytes()).unwrap();
+    let caller = c.caller(&Facts::default().header("authorization", "Bearer s3cret-token"));
+    assert_eq!(caller.grant.as_deref(), Some("g"));
+    assert_eq!(caller.identity.as_deref(), Some(digest.as_str()));
+    assert!(!format!("{caller:?}").contains("s3cret"));
+    let unmatched = c.caller(&Facts::default().header("authorization", "Basic czNjcmV0"));
+    assert_eq!(
+        (unmatched.grant, unmatched.policy),
+        (None, None),
+        "unmatched defaults to deny"
+    );
+}
+
+#[test]
+fn configuration_errors_have_paths() {
+    let grants = |g: &str| format!(r#"{{"policies":{{"p":{P}}},"grants":{g}}}"#);
+    assert_error(
+        &grants(r#"{"g":{"policy":"q","match":["a"]}}"#),
+        r#"grants.g.policy: grant names a missing policy "q""#,
+    );
+    assert_error(
+        &grants(r#"{"g":{"policy":"p"}}"#),
+        r#"grants.g: missing field "match""#,
+    );
+    assert_error(
+        &grants(r#"{"g":{"policy":"p","match":["a"],"role":"x"}}"#),
+        r#"grants.g.role: unknown field"#,
+    );
+    assert_error(
+        &grants(r#"{"g":{"policy":"p","match":["a"]},"h":{"policy":"p","match":["a"]}}"#),
+        r#"grants.h.match[0]: identity "a" is already matched by grant "g""#,
+    );
+    assert_error(
+        &format!(r#"{{"policies":{{"p":{P}}},"unmatched":"q"}}"#),
+        r#"unmatched: unmatched names a missing policy "q""#,
+    );
+    assert_error(
+        &format!(r#"{{"policy":{P},"policies":{{"p":{P}}}}}"#),
+        "use \"policy\" or \"policies\", not both",
+    );
+    assert_error(
+        &format!(r#"{{"policy":{P},"grants":{{}}}}"#),
+        "grants: grants need named \"policies\"",
+    );
+    assert_error(r#"{"identity":[]}"#, "missing field \"policy\"");
+    let with = |k: &str, v: &str| format!(r#"{{"policy":{P},"{k}":{v}}}"#);
+    assert_error(
+        &with("identity", r#"[{"cookie":"x"}]"#),
+        "identity[0].cookie: unknown field",
+    );
+    assert_error(
+        &with("identity", r#"[{"peer":"ip"}]"#),
+        r#"identity[0].peer: peer must be "uri_san", "dns_san" or "subject""#,
+    );
+    assert_error(
+        &with("identity", r#"[{"header":"a","peer":"uri_san"}]"#),
+        "identity[0]: an identity source names one of",
+    );
+    assert_error(
+        &with("identity", r#"[{"header":"a","strip_authorization":true}]"#),
+        "identity[0].strip_authorization: strip_authorization belongs with",
+    );
+    assert_error(
+        &with("identity", r#"[{"jwt_claim":{"provider":"a"}}]"#),
+        "identity[0].jwt_claim: jwt_claim needs",
+    );
+    assert_error(
+        &with("mcp", r#"{"paths":["mcp"]}"#),
+        r#"mcp.paths[0]: path must start with "/""#,
+    );
+    assert_error(
+        &with("mcp", r#"{"max_body_bytes":0}"#),
+        "mcp.max_body_bytes: max_body_bytes must be a whole number",
+    );
+    assert_error(
+        &with("deny_as", r#""http_403""#),
+        r#"deny_as: deny_as must be "tool_error" or "jsonrpc_error""#,
+    );
+    assert_error(
+        &with("audit", r#"{"arguments":"values"}"#),
+        r#"audit.arguments: arguments must be "none", "keys" or "sha256""#,
+    );
+    assert_error(
+        &format!(
+            r#"{{"policies":{{"ops":{{"version":"1","tools":{{"create_charge":{{"rules":[{{"name":"a","conditions":[{{"path":"args.x","op":"gt","value":1}}]}},{{"name":"b","conditions":[{{"path":"args.x","op":"gtt","value":1}}]}}]}}}}}}}}}}"#
+        ),
+        r#"policies.ops.tools.create_charge.rules[1].conditions[0].op: unknown operator "gtt""#,
+    );
+    assert_error("{not json", "configuration is not valid JSON");
+    assert_error(
+        r#"{"policy":{},"policy":{}}"#,
+        "configuration is not valid JSON: duplicate object key",
+    );
+}
