@@ -449,8 +449,8 @@ fn proxy_get_property(
     let path = read_or_fail!(read(&mut c, path_ptr, path_len));
     let path = split_property_path(&path);
     match c.data().get_property(&path) {
-        None => Ok(status::NOT_FOUND),
-        Some(v) => copy_out(&mut c, &v, ptr_ptr, size_ptr),
+        Err(s) => Ok(s),
+        Ok(v) => copy_out(&mut c, &v, ptr_ptr, size_ptr),
     }
 }
 

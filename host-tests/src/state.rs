@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::memory::Pairs;
+use crate::memory::{serialize_pairs, status, Pairs};
 use crate::shared::Shared;
 use crate::types::{GrpcCall, HttpCall, LocalResponse, ResponseSeen, Upstream};
 
@@ -51,6 +51,7 @@ pub(crate) struct StreamState {
 
     pub in_log: bool,
     pub properties: HashMap<Vec<String>, Vec<u8>>,
+    pub trees: Vec<(Vec<String>, serde_json::Value)>,
     pub filter_state: BTreeMap<String, Vec<u8>>,
 }
 
@@ -108,6 +109,7 @@ pub(crate) struct HostState {
     pub effective: u32,
     pub streams: HashMap<u32, StreamState>,
     pub root_properties: HashMap<Vec<String>, Vec<u8>>,
+    pub root_trees: Vec<(Vec<String>, serde_json::Value)>,
     pub logs: Vec<(u32, String)>,
     pub log_level: u32,
     pub echo_logs: bool,
@@ -142,6 +144,7 @@ impl HostState {
             effective: 0,
             streams: HashMap::new(),
             root_properties,
+            root_trees: Vec::new(),
             logs: Vec::new(),
             log_level: 0,
             echo_logs,
@@ -249,19 +252,42 @@ impl HostState {
         }
     }
 
-    /// Resolves `proxy_get_property` for the current context.
-    pub fn get_property(&self, path: &[String]) -> Option<Vec<u8>> {
+    /// Resolves `proxy_get_property` for the current context: the value, or
+    /// the status to return (NotFound, SerializationFailure).
+    pub fn get_property(&self, path: &[String]) -> Result<Vec<u8>, i32> {
         let stream = self.stream_ref();
         if let Some(v) = stream.and_then(|s| s.properties.get(path)) {
-            return Some(v.clone());
+            return Ok(v.clone());
         }
         if let Some(v) = self.root_properties.get(path) {
-            return Some(v.clone());
+            return Ok(v.clone());
         }
-        let s = stream?;
+        let trees = stream
+            .map(|s| s.trees.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .chain(self.root_trees.iter());
+        for (prefix, tree) in trees {
+            if let Some(rest) = path.strip_prefix(prefix.as_slice()) {
+                let mut node = tree;
+                for seg in rest {
+                    node = match node {
+                        serde_json::Value::Object(m) => m.get(seg).ok_or(status::NOT_FOUND)?,
+                        serde_json::Value::Array(a) => seg
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|i| a.get(i))
+                            .ok_or(status::NOT_FOUND)?,
+                        _ => return Err(status::NOT_FOUND),
+                    };
+                }
+                return serialize_cel(node);
+            }
+        }
+        let s = stream.ok_or(status::NOT_FOUND)?;
         if let [name] = path {
             if let Some(v) = s.filter_state.get(&format!("wasm.{name}")) {
-                return Some(v.clone());
+                return Ok(v.clone());
             }
         }
         let header = |name: &str| -> Option<Vec<u8>> {
@@ -271,7 +297,7 @@ impl HostState {
                 .map(|(_, v)| v.clone().into_bytes())
         };
         let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-        match parts.as_slice() {
+        let derived = match parts.as_slice() {
             ["request", "path"] => header(":path"),
             ["request", "url_path"] => header(":path").map(|p| {
                 let end = p.iter().position(|b| *b == b'?').unwrap_or(p.len());
@@ -289,8 +315,37 @@ impl HostState {
                 .and_then(|(_, v)| v.parse::<i64>().ok())
                 .map(|c| c.to_le_bytes().to_vec()),
             _ => None,
-        }
+        };
+        derived.ok_or(status::NOT_FOUND)
     }
+}
+
+/// Serialises a value the way Envoy serialises a CEL value for
+/// `proxy_get_property`: strings raw, numbers (protobuf `Struct` numbers are
+/// doubles) as f64 LE, booleans as one byte, maps as pairs of serialised
+/// key/value, lists as pairs of (serialised element, ""), null unsupported.
+pub fn serialize_cel(value: &serde_json::Value) -> Result<Vec<u8>, i32> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::String(s) => s.clone().into_bytes(),
+        Value::Number(n) => n.as_f64().unwrap_or(f64::NAN).to_le_bytes().to_vec(),
+        Value::Bool(b) => vec![u8::from(*b)],
+        Value::Null => return Err(status::SERIALIZATION_FAILURE),
+        Value::Object(m) => {
+            let mut pairs = Vec::with_capacity(m.len());
+            for (k, v) in m {
+                pairs.push((k.clone().into_bytes(), serialize_cel(v)?));
+            }
+            serialize_pairs(&pairs)
+        }
+        Value::Array(a) => {
+            let mut pairs = Vec::with_capacity(a.len());
+            for v in a {
+                pairs.push((serialize_cel(v)?, Vec::new()));
+            }
+            serialize_pairs(&pairs)
+        }
+    })
 }
 
 /// Envoy's (spdlog's) names for proxy-wasm log levels.
