@@ -360,3 +360,56 @@ pub fn level_name(level: u32) -> &'static str {
         _ => "?",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::deserialize_pairs;
+    use serde_json::json;
+
+    #[test]
+    fn cel_serialisation() {
+        assert_eq!(serialize_cel(&json!("x")).unwrap(), b"x");
+        assert_eq!(serialize_cel(&json!(2)).unwrap(), 2f64.to_le_bytes());
+        assert_eq!(serialize_cel(&json!(true)).unwrap(), [1]);
+        assert_eq!(
+            serialize_cel(&json!(null)),
+            Err(status::SERIALIZATION_FAILURE)
+        );
+        let map = deserialize_pairs(&serialize_cel(&json!({"a": "b"})).unwrap()).unwrap();
+        assert_eq!(map, vec![("a".to_string(), "b".to_string())]);
+        let list = deserialize_pairs(&serialize_cel(&json!(["p", "q"])).unwrap()).unwrap();
+        assert_eq!(list, vec![("p".into(), "".into()), ("q".into(), "".into())]);
+    }
+
+    #[test]
+    fn tree_navigation() {
+        let mut st = HostState::new(std::sync::Arc::new(crate::shared::Shared::new()));
+        st.root_trees.push((
+            vec!["metadata".into(), "filter_metadata".into(), "jwt".into()],
+            json!({"agents": {"sub": "1234", "roles": ["a", "b"], "org": {"id": 7}}}),
+        ));
+        let get =
+            |p: &[&str]| st.get_property(&p.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            get(&["metadata", "filter_metadata", "jwt", "agents", "sub"]).unwrap(),
+            b"1234"
+        );
+        assert_eq!(
+            get(&["metadata", "filter_metadata", "jwt", "agents", "roles", "1"]).unwrap(),
+            b"b"
+        );
+        assert_eq!(
+            get(&["metadata", "filter_metadata", "jwt", "agents", "org", "id"]).unwrap(),
+            7f64.to_le_bytes()
+        );
+        assert_eq!(
+            get(&["metadata", "filter_metadata", "jwt", "agents", "nope"]),
+            Err(status::NOT_FOUND)
+        );
+        assert_eq!(
+            get(&["metadata", "filter_metadata", "other"]),
+            Err(status::NOT_FOUND)
+        );
+    }
+}

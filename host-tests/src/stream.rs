@@ -48,8 +48,8 @@ impl<'vm> Stream<'vm> {
     /// given) for this stream. Examples: `["connection",
     /// "uri_san_peer_certificate"]`; `["metadata", "filter_metadata",
     /// "envoy.filters.http.jwt_authn", "agents"]` holding whatever bytes the
-    /// test wants the filter to see (Envoy serialises a protobuf `Struct`).
-    /// Only exact paths match. Without a value set, `["request", "path" |
+    /// test wants the filter to see. Only exact paths match; for structured
+    /// values (dynamic metadata) prefer [`set_dynamic_metadata`](Self::set_dynamic_metadata). Without a value set, `["request", "path" |
     /// "url_path" | "method" | "host" | "scheme" | "id"]`, `["request",
     /// "headers", name]` and `["response", "code"]` (i64 LE) are derived from
     /// the headers, and `[name]` reads back filter state `wasm.name`.
@@ -58,6 +58,30 @@ impl<'vm> Stream<'vm> {
             s.properties
                 .insert(path.iter().map(|p| p.to_string()).collect(), value.to_vec());
         }
+    }
+
+    /// Makes every property path at or below `path` resolve into `value` the
+    /// way Envoy resolves a protobuf `Struct` through CEL: the guest can ask
+    /// for `path` itself or any key/index below it, and gets strings raw,
+    /// numbers as f64 little-endian, booleans as one byte, objects as a pairs
+    /// map (values serialised the same way), lists as pairs of (element, "");
+    /// `null` gives SerializationFailure, a missing key NotFound. Exact
+    /// [`set_property`](Self::set_property) values take precedence.
+    pub fn set_property_json(&mut self, path: &[&str], value: serde_json::Value) {
+        if let Ok(s) = self.vm.stream_state(self.id) {
+            let path: Vec<String> = path.iter().map(|p| p.to_string()).collect();
+            s.trees.retain(|(p, _)| *p != path);
+            s.trees.push((path, value));
+        }
+    }
+
+    /// Dynamic metadata written by another filter, as `jwt_authn` writes a
+    /// verified JWT payload: `set_dynamic_metadata("envoy.filters.http.jwt_authn",
+    /// json!({"agents": {"sub": "1234"}}))` makes `["metadata", "filter_metadata",
+    /// "envoy.filters.http.jwt_authn", "agents", "sub"]` return `1234`. See
+    /// [`set_property_json`](Self::set_property_json) for the encoding.
+    pub fn set_dynamic_metadata(&mut self, filter_name: &str, value: serde_json::Value) {
+        self.set_property_json(&["metadata", "filter_metadata", filter_name], value);
     }
 
     /// `proxy_on_request_headers`. On Continue the headers (with the filter's

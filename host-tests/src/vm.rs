@@ -134,6 +134,14 @@ impl Vm {
             .insert(path, value.to_vec());
     }
 
+    /// Like [`Stream::set_property_json`], for every context of this VM.
+    pub fn set_property_json(&mut self, path: &[&str], value: serde_json::Value) {
+        let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+        let trees = &mut self.store.data_mut().root_trees;
+        trees.retain(|(p, _)| *p != path);
+        trees.push((path, value));
+    }
+
     /// Makes `proxy_http_call` to cluster `upstream` fail with `BadArgument`, as
     /// Envoy does for a cluster it does not know.
     pub fn reject_upstream(&mut self, upstream: &str) {

@@ -803,3 +803,24 @@ fn load_default_builds_and_instantiates_the_real_filter() {
     let q = Plugin::load_default().unwrap();
     assert!(q.shared_data().is_empty());
 }
+
+const JWT_CLAIM: &str = r#"
+  (data (i32.const 1024) "metadata\00filter_metadata\00envoy.filters.http.jwt_authn\00agents\00sub")
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (call $say (call $get_prop (i32.const 1024) (i32.const 64) (i32.const 0) (i32.const 4)))
+    (call $msg (i32.load (i32.const 0)) (i32.load (i32.const 4)))
+    (i32.const 0))
+"#;
+
+#[test]
+fn dynamic_metadata_is_navigable_like_envoys_cel_view() {
+    let mut vm = vm(JWT_CLAIM);
+    let mut s = vm.stream();
+    s.set_dynamic_metadata(
+        "envoy.filters.http.jwt_authn",
+        serde_json::json!({"agents": {"sub": "1234", "iss": "corp"}}),
+    );
+    s.request_headers(&[], true).unwrap();
+    drop(s);
+    assert_eq!(said(&vm), vec!["0", "1234"]);
+}

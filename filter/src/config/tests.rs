@@ -233,7 +233,7 @@ fn configuration_errors_have_paths() {
         r#"audit.arguments: arguments must be "none", "keys" or "sha256""#,
     );
     assert_error(
-        (r#"{"policies":{"ops":{"version":"1","tools":{"create_charge":{"rules":[{"name":"a","conditions":[{"path":"args.x","op":"gt","value":1}]},{"name":"b","conditions":[{"path":"args.x","op":"gtt","value":1}]}]}}}}}"#),
+        r#"{"policies":{"ops":{"version":"1","tools":{"create_charge":{"rules":[{"name":"a","conditions":[{"path":"args.x","op":"gt","value":1}]},{"name":"b","conditions":[{"path":"args.x","op":"gtt","value":1}]}]}}}}}"#,
         r#"policies.ops.tools.create_charge.rules[1].conditions[0].op: unknown operator "gtt""#,
     );
     assert_error("{not json", "configuration is not valid JSON");
