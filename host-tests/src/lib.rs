@@ -60,6 +60,10 @@
 //!   read back; same name, same id.
 //! - `proxy_set_property` stores filter state `wasm.<name>` (NotFound outside
 //!   a stream); plugin configuration is readable only during `on_configure`.
+//! - Structured properties such as dynamic metadata
+//!   ([`Stream::set_dynamic_metadata`]) resolve like Envoy's CEL view of a
+//!   protobuf `Struct`: any key below the prefix can be asked for, strings
+//!   come back raw, numbers as f64, maps in the pairs encoding.
 //! - WASI stdout/stderr become info/error log lines; a guest trap returns
 //!   `Err` and poisons the VM. Unknown imports are defined as traps, so a
 //!   module loads even if it imports something the harness lacks, but calling
@@ -71,8 +75,9 @@
 //! [`Plugin::load_default`]), has no network, no router, no real upstream (the
 //! test plays the upstream and every called service), no request buffer limit
 //! (413), no timers (call [`Vm::tick`]), no gRPC streams beyond bookkeeping,
-//! no `on_queue_ready` by itself, and no protobuf: property values are the raw
-//! bytes the test sets.
+//! no `on_queue_ready` by itself, no gRPC metadata maps (types 4/5), and no
+//! protobuf: a property set with [`Stream::set_property`] is the raw bytes the
+//! test gives.
 
 mod abi;
 mod memory;
