@@ -34,6 +34,14 @@ pub struct Context<'c> {
 #[derive(Debug)]
 pub struct Judgement {
     pub decision: Decision,
+    pub held: Vec<Held>,
+}
+
+/// The reservations of one allowed call, by the JSON-RPC id its response
+/// will carry.
+#[derive(Debug)]
+pub struct Held {
+    pub id: Option<Json<'static>>,
     pub reservations: Vec<Reservation>,
 }
 
@@ -44,13 +52,18 @@ pub fn judge(
     ctx: Context<'_>,
     store: &mut dyn CounterStore,
 ) -> Judgement {
-    let mut reservations = Vec::new();
+    let mut held = Vec::new();
     let mut decisions: Vec<Decision> = body
         .messages()
         .iter()
         .map(|m| {
-            let (d, held) = judge_message(config, m, ctx, store);
-            reservations.extend(held);
+            let (d, reservations) = judge_message(config, m, ctx, store);
+            if !reservations.is_empty() {
+                held.push(Held {
+                    id: d.id.clone(),
+                    reservations,
+                });
+            }
             d
         })
         .collect();
@@ -58,8 +71,9 @@ pub fn judge(
     let blocked = decisions.iter().any(|d| d.decision.blocks());
     if blocked {
         // Nothing of a blocked batch is forwarded, so nothing of it counts.
-        release_all(store, &reservations);
-        reservations.clear();
+        for h in held.drain(..) {
+            release_all(store, &h.reservations);
+        }
     }
     let decision = if body.is_batch() {
         let mut top = strictest(&decisions)
@@ -83,10 +97,7 @@ pub fn judge(
             .pop()
             .unwrap_or_else(|| Decision::new(Verdict::Allow))
     };
-    Judgement {
-        decision,
-        reservations,
-    }
+    Judgement { decision, held }
 }
 
 /// The decision for a body that could not be read.

@@ -36,3 +36,12 @@ pub mod judge;
 pub mod mcp;
 pub mod policy;
 pub mod respond;
+pub mod stream;
+
+#[cfg(target_arch = "wasm32")]
+mod host;
+
+#[cfg(target_arch = "wasm32")]
+proxy_wasm::main! {{
+    host::start();
+}}

@@ -1,0 +1,180 @@
+//! The HTTP context: each proxy-wasm callback handed to `stream::Stream`,
+//! with the host calls behind its `Host` trait.
+
+use super::abi::{self, LogLevel};
+use super::root::{Plugin, SharedCells, VERDICTS};
+use crate::engine::counters::{CasStore, CounterStore};
+use crate::stream::{Action, Host, Level, Metric, Stream};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action as ProxyAction;
+use std::rc::Rc;
+
+pub struct Http {
+    plugin: Option<Rc<Plugin>>,
+    stream: Stream,
+    calls: HostCalls,
+}
+
+impl Http {
+    pub fn new(plugin: Option<Rc<Plugin>>) -> Http {
+        Http {
+            calls: HostCalls {
+                plugin: plugin.clone(),
+                store: CasStore::new(SharedCells),
+            },
+            plugin,
+            stream: Stream::new(),
+        }
+    }
+
+    /// Runs one callback, then reports the compare-and-swap races it lost.
+    fn run(&mut self, f: impl FnOnce(&mut Stream, &mut HostCalls) -> Action) -> ProxyAction {
+        let before = self.calls.store.retries;
+        let action = f(&mut self.stream, &mut self.calls);
+        let lost = self.calls.store.retries.saturating_sub(before);
+        if lost > 0 {
+            if let Some(id) = self.plugin.as_ref().and_then(|p| p.metrics.cas_retries) {
+                abi::increment(id, i64::try_from(lost).unwrap_or(i64::MAX));
+            }
+        }
+        match action {
+            Action::Continue => ProxyAction::Continue,
+            Action::Pause => ProxyAction::Pause,
+        }
+    }
+}
+
+impl Context for Http {}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> ProxyAction {
+        let Some(plugin) = self.plugin.clone() else {
+            // Fail closed: a VM without a configuration answers nothing.
+            abi::send_local_response(
+                503,
+                "mcp_policy_not_configured",
+                br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"MCP policy filter is not configured"}}"#,
+                &[("content-type", "application/json")],
+            );
+            return ProxyAction::Pause;
+        };
+        self.run(|s, h| s.on_request_headers(&plugin.config, h, end_of_stream))
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> ProxyAction {
+        let Some(plugin) = self.plugin.clone() else {
+            return ProxyAction::Pause;
+        };
+        self.run(|s, h| s.on_request_body(&plugin.config, h, body_size, end_of_stream))
+    }
+
+    fn on_http_response_headers(
+        &mut self,
+        _num_headers: usize,
+        end_of_stream: bool,
+    ) -> ProxyAction {
+        self.run(|s, h| s.on_response_headers(h, end_of_stream))
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> ProxyAction {
+        self.run(|s, h| s.on_response_body(h, body_size, end_of_stream))
+    }
+
+    fn on_log(&mut self) {
+        self.run(|s, h| {
+            s.on_log(h);
+            Action::Continue
+        });
+    }
+}
+
+/// `stream::Host` over real host calls.
+struct HostCalls {
+    plugin: Option<Rc<Plugin>>,
+    store: CasStore<SharedCells>,
+}
+
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+impl Host for HostCalls {
+    fn request_header(&self, name: &str) -> Option<String> {
+        abi::header(abi::REQUEST_HEADERS, name).map(text)
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        abi::header(abi::RESPONSE_HEADERS, name).map(text)
+    }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        abi::property(path)
+    }
+
+    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+        abi::buffer(abi::REQUEST_BODY, 0, size)
+    }
+
+    fn response_body(&self, size: usize) -> Option<Vec<u8>> {
+        abi::buffer(abi::RESPONSE_BODY, 0, size)
+    }
+
+    fn now_ms(&self) -> u64 {
+        abi::now_ms()
+    }
+
+    fn remove_request_header(&mut self, name: &str) {
+        abi::remove_header(abi::REQUEST_HEADERS, name);
+    }
+
+    fn reply(&mut self, status: u32, body: &str) {
+        abi::send_local_response(
+            status,
+            "mcp_policy",
+            body.as_bytes(),
+            &[("content-type", "application/json")],
+        );
+    }
+
+    fn filter_state(&mut self, key: &str, value: &str) {
+        abi::set_property(&[key], value.as_bytes());
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        let level = match level {
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        };
+        abi::log(level, message);
+    }
+
+    fn metric(&mut self, metric: Metric<'_>) {
+        let Some(plugin) = &self.plugin else { return };
+        let m = &plugin.metrics;
+        let id = match metric {
+            Metric::Decision(v) => VERDICTS
+                .iter()
+                .position(|x| *x == v)
+                .and_then(|i| m.decisions.get(i).copied().flatten()),
+            Metric::Tool { tool, allowed } => {
+                let (yes, no) = m.tools.get(tool).copied().unwrap_or(m.other_tools);
+                if allowed {
+                    yes
+                } else {
+                    no
+                }
+            }
+            Metric::Rollback => m.rollbacks,
+        };
+        if let Some(id) = id {
+            abi::increment(id, 1);
+        }
+    }
+
+    fn counters(&mut self) -> &mut dyn CounterStore {
+        self.store.now_ms = abi::now_ms();
+        &mut self.store
+    }
+}

@@ -1,0 +1,508 @@
+//! One HTTP exchange through the filter: hold, buffer, judge, answer, roll
+//! back. A state machine over a `Host`, so that the whole flow is tested
+//! natively with a test double; the proxy-wasm adapter (`host`) only maps
+//! callbacks and host calls onto it.
+//!
+//! What is judged (SPEC §4): every request with a body is held (headers too)
+//! until its body is read. On the MCP paths the body must be JSON-RPC; on any
+//! other path a body that might be JSON is read, and judged if it is shaped
+//! like JSON-RPC, while a body that cannot be JSON (a form, plain text) is
+//! released as soon as its first significant byte says so. Nothing is
+//! forwarded before the decision; a blocked request is answered locally.
+//!
+//! After an allowed call, the counters it reserved are given back if the
+//! upstream answers 5xx, answers that call with a JSON-RPC error, or the
+//! exchange ends before the response does.
+//!
+//! Does not own: deciding (`judge`), the replies' shape (`respond`).
+
+use crate::config::{Caller, Config, RequestFacts};
+use crate::decision::{codes, Decision, Verdict};
+use crate::engine::conditions::equal;
+use crate::engine::counters::{release_all, CounterStore, Reservation};
+use crate::json::{self, Json};
+use crate::judge::{judge, refused, Context, Held};
+use crate::mcp::{self, Refusal};
+use crate::respond;
+
+/// What the host should do with the stream after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Continue,
+    /// Hold (headers) or keep buffering (body).
+    Pause,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// A metric the stream reports; the host maps it to a defined metric.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric<'a> {
+    Decision(Verdict),
+    /// A `tools/call` of `tool` that was allowed or not.
+    Tool {
+        tool: &'a str,
+        allowed: bool,
+    },
+    /// Reservations given back after the upstream failed.
+    Rollback,
+}
+
+/// What the stream needs from the proxy.
+pub trait Host {
+    fn request_header(&self, name: &str) -> Option<String>;
+    fn response_header(&self, name: &str) -> Option<String>;
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+    /// The first `size` bytes of the buffered request body.
+    fn request_body(&self, size: usize) -> Option<Vec<u8>>;
+    /// The first `size` bytes of the current response body chunk.
+    fn response_body(&self, size: usize) -> Option<Vec<u8>>;
+    fn now_ms(&self) -> u64;
+    fn remove_request_header(&mut self, name: &str);
+    /// Answers the request locally with a JSON body.
+    fn reply(&mut self, status: u32, body: &str);
+    /// Filter state `wasm.<key>`, for access logs.
+    fn filter_state(&mut self, key: &str, value: &str);
+    fn log(&self, level: Level, message: &str);
+    fn metric(&mut self, metric: Metric<'_>);
+    fn counters(&mut self) -> &mut dyn CounterStore;
+}
+
+struct Facts<'h>(&'h dyn Host);
+
+impl RequestFacts for Facts<'_> {
+    fn header(&self, name: &str) -> Option<String> {
+        self.0.request_header(name)
+    }
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        self.0.property(path)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the request headers.
+    Start,
+    /// Off the MCP paths: waiting for the first significant body byte.
+    Sniffing,
+    /// Reading the whole body.
+    Buffering,
+    /// Let through without judging (no body, or a body that cannot be JSON).
+    Passed,
+    /// Judged and allowed.
+    Allowed,
+    /// Answered locally.
+    Replied,
+}
+
+/// How much of a response is scanned for the JSON-RPC error that rolls a
+/// call's reservations back.
+const RESPONSE_SCAN_LIMIT: usize = 1 << 20;
+/// How much of a body is read to tell whether it might be JSON.
+const SNIFF_BYTES: usize = 1024;
+
+/// The filter's state for one HTTP exchange.
+#[derive(Debug)]
+pub struct Stream {
+    phase: Phase,
+    mcp_path: bool,
+    /// Read while the request headers are held: Envoy lends header maps
+    /// only during their callbacks and while they are paused.
+    request: RequestInfo,
+    /// Reservations of allowed calls, by JSON-RPC id, until the upstream
+    /// has answered.
+    held: Vec<Held>,
+    response: Watch,
+}
+
+#[derive(Debug, Default)]
+struct RequestInfo {
+    caller: Option<Caller>,
+    session: Option<String>,
+    request_id: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Watch {
+    /// Scanning the response body for JSON-RPC responses.
+    scanning: bool,
+    sse: bool,
+    complete: bool,
+    scanned: usize,
+    pending: Vec<u8>,
+}
+
+impl Default for Stream {
+    fn default() -> Self {
+        Stream::new()
+    }
+}
+
+impl Stream {
+    pub fn new() -> Stream {
+        Stream {
+            phase: Phase::Start,
+            mcp_path: false,
+            request: RequestInfo::default(),
+            held: Vec::new(),
+            response: Watch::default(),
+        }
+    }
+
+    pub fn on_request_headers(
+        &mut self,
+        config: &Config,
+        host: &mut dyn Host,
+        end_of_stream: bool,
+    ) -> Action {
+        let path = host.request_header(":path").unwrap_or_default();
+        self.mcp_path = config.is_mcp_path(&path);
+        self.request = RequestInfo {
+            caller: Some(config.caller(&Facts(&*host))),
+            session: host.request_header("mcp-session-id"),
+            request_id: host.request_header("x-request-id"),
+        };
+        if config.strip_authorization && host.request_header("authorization").is_some() {
+            host.remove_request_header("authorization");
+        }
+        if end_of_stream {
+            let post = host
+                .request_header(":method")
+                .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
+            if self.mcp_path && post {
+                let refusal = Refusal {
+                    code: codes::PARSE_ERROR,
+                    message: "Parse error: a POST to the MCP endpoint needs a JSON-RPC body".into(),
+                    id: None,
+                };
+                return self.refuse(config, host, &refusal);
+            }
+            self.phase = Phase::Passed;
+            return Action::Continue;
+        }
+        let encoding = host.request_header("content-encoding").unwrap_or_default();
+        let encoding = encoding.trim();
+        if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
+            // A compressed body could hide a tools/call: never let one past.
+            let refusal = Refusal {
+                code: codes::UNSUPPORTED_ENCODING,
+                message: format!(
+                    "Content-Encoding {encoding:?} is not accepted: send the body uncompressed"
+                ),
+                id: None,
+            };
+            return self.refuse(config, host, &refusal);
+        }
+        self.phase = if self.mcp_path {
+            Phase::Buffering
+        } else {
+            Phase::Sniffing
+        };
+        Action::Pause
+    }
+
+    pub fn on_request_body(
+        &mut self,
+        config: &Config,
+        host: &mut dyn Host,
+        size: usize,
+        end_of_stream: bool,
+    ) -> Action {
+        match self.phase {
+            Phase::Sniffing | Phase::Buffering => {}
+            Phase::Replied => return Action::Pause,
+            _ => return Action::Continue,
+        }
+        if size > config.mcp.max_body_bytes {
+            let refusal = Refusal {
+                code: codes::TOO_LARGE,
+                message: format!(
+                    "Request body is larger than the {} bytes the policy filter reads",
+                    config.mcp.max_body_bytes
+                ),
+                id: None,
+            };
+            return self.refuse(config, host, &refusal);
+        }
+        if self.phase == Phase::Sniffing {
+            let prefix = host.request_body(size.min(SNIFF_BYTES)).unwrap_or_default();
+            match first_significant(&prefix) {
+                Some(b'{' | b'[') => self.phase = Phase::Buffering,
+                Some(_) => {
+                    self.phase = Phase::Passed;
+                    return Action::Continue;
+                }
+                None if prefix.len() >= SNIFF_BYTES => self.phase = Phase::Buffering,
+                None => {}
+            }
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = host.request_body(size).unwrap_or_default();
+        if !self.mcp_path && !mcp::could_be_json(&body) {
+            self.phase = Phase::Passed;
+            return Action::Continue;
+        }
+        self.judge_body(config, host, &body)
+    }
+
+    fn context<'s>(
+        &'s self,
+        config: &Config,
+        host: &dyn Host,
+        fallback: &'s mut Option<Caller>,
+    ) -> Context<'s> {
+        let caller = match &self.request.caller {
+            Some(c) => c,
+            None => fallback.insert(config.caller(&Facts(host))),
+        };
+        Context {
+            caller,
+            session: self.request.session.as_deref(),
+            request_id: self.request.request_id.as_deref(),
+            now_ms: host.now_ms(),
+        }
+    }
+
+    fn judge_body(&mut self, config: &Config, host: &mut dyn Host, body: &[u8]) -> Action {
+        let mut fallback = None;
+        let ctx = self.context(config, host, &mut fallback);
+        let parsed = match mcp::parse(body) {
+            Ok(parsed) => parsed,
+            Err(refusal) => {
+                let other_json =
+                    !self.mcp_path && json::parse(body).is_ok_and(|v| !mcp::is_jsonrpc_shaped(&v));
+                if other_json {
+                    // An application's own JSON on another path.
+                    self.phase = Phase::Passed;
+                    return Action::Continue;
+                }
+                let decision = refused(&refusal, ctx);
+                return self.finish(config, host, decision, Vec::new());
+            }
+        };
+        let judgement = judge(config, &parsed, ctx, host.counters());
+        self.finish(config, host, judgement.decision, judgement.held)
+    }
+
+    fn refuse(&mut self, config: &Config, host: &mut dyn Host, refusal: &Refusal) -> Action {
+        let mut fallback = None;
+        let decision = refused(refusal, self.context(config, host, &mut fallback));
+        self.finish(config, host, decision, Vec::new())
+    }
+
+    /// Records the decision, then answers or lets the request go.
+    fn finish(
+        &mut self,
+        config: &Config,
+        host: &mut dyn Host,
+        decision: Decision,
+        held: Vec<Held>,
+    ) -> Action {
+        audit(config, host, &decision);
+        match respond::reply(config.deny_as, &decision) {
+            Some(reply) => {
+                self.phase = Phase::Replied;
+                host.reply(reply.status, &reply.body);
+                Action::Pause
+            }
+            None => {
+                self.phase = Phase::Allowed;
+                self.held = held;
+                Action::Continue
+            }
+        }
+    }
+
+    pub fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Action {
+        if self.held.is_empty() {
+            return Action::Continue;
+        }
+        let status: u32 = host
+            .response_header(":status")
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        if status >= 500 {
+            self.roll_back_all(host);
+            return Action::Continue;
+        }
+        let content_type = host
+            .response_header("content-type")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        self.response.sse = content_type.starts_with("text/event-stream");
+        self.response.scanning = self.response.sse || content_type.contains("json");
+        if end_of_stream {
+            self.response.complete = true;
+            self.held.clear();
+        }
+        Action::Continue
+    }
+
+    pub fn on_response_body(
+        &mut self,
+        host: &mut dyn Host,
+        size: usize,
+        end_of_stream: bool,
+    ) -> Action {
+        if !self.held.is_empty()
+            && self.response.scanning
+            && self.response.scanned < RESPONSE_SCAN_LIMIT
+        {
+            if let Some(chunk) = host.response_body(size) {
+                self.response.scanned = self.response.scanned.saturating_add(chunk.len());
+                self.response.pending.extend_from_slice(&chunk);
+                if self.response.sse {
+                    self.scan_events(host);
+                }
+            }
+        }
+        if end_of_stream {
+            if !self.response.sse && !self.held.is_empty() {
+                let body = std::mem::take(&mut self.response.pending);
+                self.settle(host, &body);
+            }
+            self.response.complete = true;
+            // Answered without an error we could see: the calls ran.
+            self.held.clear();
+        }
+        Action::Continue
+    }
+
+    /// The exchange is over: reservations still held belong to calls whose
+    /// response never completed (a reset, a timeout), which count nowhere.
+    pub fn on_log(&mut self, host: &mut dyn Host) {
+        if !self.response.complete {
+            self.roll_back_all(host);
+        }
+    }
+
+    /// Complete SSE events in the scan buffer, each holding one message.
+    fn scan_events(&mut self, host: &mut dyn Host) {
+        while let Some((end, sep)) = event_end(&self.response.pending) {
+            let event: Vec<u8> = self
+                .response
+                .pending
+                .drain(..end.saturating_add(sep))
+                .collect();
+            let data: Vec<u8> = event
+                .split(|&b| b == b'\n')
+                .filter_map(|line| line.strip_prefix(b"data:"))
+                .flat_map(|d| {
+                    d.strip_prefix(b" ")
+                        .unwrap_or(d)
+                        .iter()
+                        .copied()
+                        .chain([b'\n'])
+                })
+                .collect();
+            self.settle(host, &data);
+        }
+    }
+
+    /// Settles held calls against a JSON-RPC response (or batch of them):
+    /// an error gives the call's reservations back, a result keeps them.
+    fn settle(&mut self, host: &mut dyn Host, text: &[u8]) {
+        let Ok(value) = json::parse(text) else { return };
+        let messages: Vec<&Json<'_>> = match &value {
+            Json::Arr(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        for message in messages {
+            let Some(id) = message.get("id") else {
+                continue;
+            };
+            let failed = message.get("error").is_some();
+            let Some(pos) = self
+                .held
+                .iter()
+                .position(|h| h.id.as_ref().is_some_and(|held| equal(held, id)))
+            else {
+                continue;
+            };
+            let held = self.held.swap_remove(pos);
+            if failed {
+                roll_back(host, &held.reservations);
+            }
+        }
+    }
+
+    fn roll_back_all(&mut self, host: &mut dyn Host) {
+        let all: Vec<Reservation> = self.held.drain(..).flat_map(|h| h.reservations).collect();
+        roll_back(host, &all);
+    }
+}
+
+fn roll_back(host: &mut dyn Host, reservations: &[Reservation]) {
+    if reservations.is_empty() {
+        return;
+    }
+    release_all(host.counters(), reservations);
+    host.metric(Metric::Rollback);
+    host.log(
+        Level::Debug,
+        "mcp_policy: upstream failed; the call's counter reservations were given back",
+    );
+}
+
+/// The first byte that is not whitespace, a byte-order mark or NUL.
+fn first_significant(bytes: &[u8]) -> Option<u8> {
+    bytes.iter().copied().find(|b| {
+        !matches!(
+            b,
+            b' ' | b'\t' | b'\r' | b'\n' | 0 | 0xEF | 0xBB | 0xBF | 0xFE | 0xFF
+        )
+    })
+}
+
+/// Where the first SSE event ends, and the length of its separator.
+fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
+    let crlf = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4));
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The audit record of a decision: one log line, the filter state access
+/// logs print, and the metrics.
+fn audit(config: &Config, host: &mut dyn Host, decision: &Decision) {
+    if config.audit.log {
+        host.log(
+            Level::Info,
+            &format!("mcp_policy decision {}", decision.to_json()),
+        );
+    }
+    host.filter_state("mcp_policy.decision", decision.decision.label());
+    host.filter_state("mcp_policy.tool", decision.tool.as_deref().unwrap_or(""));
+    host.filter_state("mcp_policy.grant", decision.grant.as_deref().unwrap_or(""));
+    host.filter_state("mcp_policy.rule", &decision.rule);
+    host.metric(Metric::Decision(decision.decision));
+    let elements = if decision.elements.is_empty() {
+        std::slice::from_ref(decision)
+    } else {
+        &decision.elements
+    };
+    for e in elements {
+        if let Some(tool) = &e.tool {
+            host.metric(Metric::Tool {
+                tool,
+                allowed: !e.decision.blocks(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

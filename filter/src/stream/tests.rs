@@ -1,0 +1,446 @@
+//! The exchange flow over a test double of the host.
+
+use super::*;
+use crate::engine::counters::{MemoryStore, Slot};
+use crate::policy::Window;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+const NOW: u64 = 1_767_225_630_000;
+
+#[derive(Default)]
+struct FakeHost {
+    request_headers: Vec<(String, String)>,
+    response_headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    response_chunk: Vec<u8>,
+    removed: Vec<String>,
+    replies: Vec<(u32, String)>,
+    state: HashMap<String, String>,
+    logs: RefCell<Vec<(Level, String)>>,
+    metrics: Vec<String>,
+    store: MemoryStore,
+}
+
+impl Host for FakeHost {
+    fn request_header(&self, name: &str) -> Option<String> {
+        let found = self
+            .request_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name));
+        found
+            .map(|(_, v)| v.clone())
+            .filter(|_| !self.removed.iter().any(|r| r == name))
+    }
+    fn response_header(&self, name: &str) -> Option<String> {
+        self.response_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+    fn property(&self, _path: &[&str]) -> Option<Vec<u8>> {
+        None
+    }
+    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+        Some(self.body[..size.min(self.body.len())].to_vec())
+    }
+    fn response_body(&self, size: usize) -> Option<Vec<u8>> {
+        Some(self.response_chunk[..size.min(self.response_chunk.len())].to_vec())
+    }
+    fn now_ms(&self) -> u64 {
+        NOW
+    }
+    fn remove_request_header(&mut self, name: &str) {
+        self.removed.push(name.to_owned());
+    }
+    fn reply(&mut self, status: u32, body: &str) {
+        self.replies.push((status, body.to_owned()));
+    }
+    fn filter_state(&mut self, key: &str, value: &str) {
+        self.state.insert(key.to_owned(), value.to_owned());
+    }
+    fn log(&self, level: Level, message: &str) {
+        self.logs.borrow_mut().push((level, message.to_owned()));
+    }
+    fn metric(&mut self, metric: Metric<'_>) {
+        self.metrics.push(format!("{metric:?}"));
+    }
+    fn counters(&mut self) -> &mut dyn CounterStore {
+        &mut self.store
+    }
+}
+
+fn config(text: &str) -> Config {
+    Config::parse(text.as_bytes()).unwrap()
+}
+
+const POLICY: &str = r#"{"version":"1","default":"deny","tools":{
+    "echo":{},
+    "create_issue":{"rate_limit":"1/minute"}}}"#;
+
+fn call(id: u32, tool: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{{"text":"hi"}}}}}}"#
+    )
+}
+
+struct Exchange {
+    host: FakeHost,
+    stream: Stream,
+}
+
+impl Exchange {
+    fn new(headers: &[(&str, &str)]) -> Exchange {
+        let mut host = FakeHost::default();
+        host.request_headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Exchange {
+            host,
+            stream: Stream::new(),
+        }
+    }
+
+    fn post(path: &str) -> Exchange {
+        Exchange::new(&[
+            (":method", "POST"),
+            (":path", path),
+            ("content-type", "application/json"),
+        ])
+    }
+
+    /// Sends headers then the body in two chunks; returns each action.
+    fn send(&mut self, config: &Config, body: &[u8]) -> Vec<Action> {
+        let mut actions =
+            vec![self
+                .stream
+                .on_request_headers(config, &mut self.host, body.is_empty())];
+        if body.is_empty() || !self.host.replies.is_empty() {
+            return actions;
+        }
+        let half = body.len() / 2;
+        self.host.body = body[..half].to_vec();
+        actions.push(
+            self.stream
+                .on_request_body(config, &mut self.host, half, false),
+        );
+        if actions.last() == Some(&Action::Continue) {
+            return actions;
+        }
+        self.host.body = body.to_vec();
+        actions.push(
+            self.stream
+                .on_request_body(config, &mut self.host, body.len(), true),
+        );
+        actions
+    }
+
+    fn respond(&mut self, status: &str, content_type: &str, chunks: &[&str]) {
+        self.host.response_headers = vec![
+            (":status".into(), status.into()),
+            ("content-type".into(), content_type.into()),
+        ];
+        self.stream
+            .on_response_headers(&mut self.host, chunks.is_empty());
+        for (i, chunk) in chunks.iter().enumerate() {
+            self.host.response_chunk = chunk.as_bytes().to_vec();
+            self.stream
+                .on_response_body(&mut self.host, chunk.len(), i + 1 == chunks.len());
+        }
+        self.stream.on_log(&mut self.host);
+    }
+
+    fn reply_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.host.replies[0].1).unwrap()
+    }
+}
+
+use Action::{Continue, Pause};
+
+#[test]
+fn an_allowed_call_is_held_until_judged_then_released_and_audited() {
+    let c = config(POLICY);
+    let mut x = Exchange::post("/mcp");
+    assert_eq!(
+        x.send(&c, call(1, "echo").as_bytes()),
+        [Pause, Pause, Continue]
+    );
+    assert!(x.host.replies.is_empty());
+    assert_eq!(x.host.state["mcp_policy.decision"], "allow");
+    assert_eq!(x.host.state["mcp_policy.tool"], "echo");
+    assert_eq!(x.host.state["mcp_policy.rule"], "/tools/echo");
+    let logs = x.host.logs.borrow();
+    let line = logs
+        .iter()
+        .find(|(_, m)| m.starts_with("mcp_policy decision "))
+        .unwrap();
+    assert_eq!(line.0, Level::Info);
+    let d: serde_json::Value =
+        serde_json::from_str(line.1.trim_start_matches("mcp_policy decision ")).unwrap();
+    assert_eq!(d["decision"], "allow");
+    assert_eq!(d["arg_keys"], serde_json::json!(["text"]));
+    assert!(!line.1.contains("hi\""), "argument values are never logged");
+    assert!(x.host.metrics.contains(&"Decision(Allow)".to_string()));
+    assert!(x
+        .host
+        .metrics
+        .contains(&"Tool { tool: \"echo\", allowed: true }".to_string()));
+}
+
+#[test]
+fn a_denied_call_is_answered_as_a_tool_error_or_a_jsonrpc_error() {
+    let c = config(POLICY);
+    let mut x = Exchange::post("/mcp");
+    let actions = x.send(&c, call(7, "delete_repository").as_bytes());
+    assert_eq!(actions.last(), Some(&Pause));
+    assert_eq!(x.host.replies[0].0, 200);
+    let r = x.reply_json();
+    assert_eq!(r["id"], 7);
+    assert_eq!(r["result"]["isError"], true);
+    assert!(r["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("delete_repository"));
+    assert_eq!(r["result"]["_meta"]["decision"], "deny");
+    assert_eq!(r["result"]["_meta"]["rule"], "/default");
+    assert_eq!(r["result"]["_meta"]["code"], codes::DENIED);
+    assert_eq!(x.host.state["mcp_policy.decision"], "deny");
+
+    let c = config(&format!(
+        r#"{{"policy":{POLICY},"deny_as":"jsonrpc_error"}}"#
+    ));
+    let mut x = Exchange::post("/mcp");
+    x.send(&c, call(8, "delete_repository").as_bytes());
+    let r = x.reply_json();
+    assert_eq!(r["error"]["code"], codes::DENIED);
+    assert_eq!(r["error"]["data"]["decision"], "deny");
+    assert!(r.get("result").is_none());
+}
+
+#[test]
+fn rate_limited_calls_say_when_to_retry() {
+    let c = config(POLICY);
+    let mut first = Exchange::post("/mcp");
+    first.send(&c, call(1, "create_issue").as_bytes());
+    first.respond(
+        "200",
+        "application/json",
+        &[r#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#],
+    );
+    let mut second = Exchange::post("/mcp");
+    second.host.store = std::mem::take(&mut first.host.store);
+    second.send(&c, call(2, "create_issue").as_bytes());
+    let r = second.reply_json();
+    assert_eq!(r["result"]["_meta"]["decision"], "rate_limited");
+    assert_eq!(r["result"]["_meta"]["code"], codes::RATE_LIMITED);
+    assert_eq!(r["result"]["_meta"]["retry_after_ms"], 30_000);
+    assert!(r["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Retry in 30 s"));
+}
+
+#[test]
+fn unreadable_bodies_on_the_mcp_path_are_rejected() {
+    let c = config(POLICY);
+    let null = serde_json::Value::Null;
+    for (body, status, code, id) in [
+        (&b"{not json"[..], 400, codes::PARSE_ERROR, &null),
+        (br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"delete_repository"}}"#, 400, codes::PARSE_ERROR, &null),
+        (b"grant_type=x", 400, codes::PARSE_ERROR, &null),
+        (br#"{"id":1,"method":"tools/call"}"#, 400, codes::INVALID_REQUEST, &serde_json::json!(1)),
+    ] {
+        let mut x = Exchange::post("/mcp");
+        x.send(&c, body);
+        assert_eq!(x.host.replies[0].0, status, "{body:?}");
+        let r = x.reply_json();
+        assert_eq!(r["error"]["code"], code, "{body:?}");
+        assert_eq!(&r["id"], id, "the id when it could be read, else null");
+        assert_eq!(x.host.state["mcp_policy.decision"], "invalid");
+    }
+    let mut empty = Exchange::post("/mcp");
+    assert_eq!(empty.send(&c, b""), [Pause]);
+    assert_eq!(empty.host.replies[0].0, 400);
+}
+
+#[test]
+fn other_paths_pass_what_cannot_be_jsonrpc_and_judge_what_can() {
+    let c = config(POLICY);
+    let mut form = Exchange::new(&[
+        (":method", "POST"),
+        (":path", "/oauth/token"),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ]);
+    assert_eq!(
+        form.send(&c, b"grant_type=client_credentials&scope=x"),
+        [Pause, Continue],
+        "released at its first byte"
+    );
+    assert!(form.host.state.is_empty(), "not evaluated, not audited");
+
+    let mut app = Exchange::post("/api/items");
+    assert_eq!(
+        app.send(&c, br#"{"name":"widget","method_name":"x"}"#)
+            .last(),
+        Some(&Continue)
+    );
+    assert!(app.host.replies.is_empty());
+
+    let mut sneaky = Exchange::new(&[
+        (":method", "POST"),
+        (":path", "/elsewhere"),
+        ("content-type", "text/plain"),
+    ]);
+    sneaky.send(&c, call(3, "delete_repository").as_bytes());
+    assert_eq!(
+        sneaky.reply_json()["result"]["_meta"]["decision"],
+        "deny",
+        "no escape by path or content type"
+    );
+
+    let mut broken = Exchange::post("/elsewhere");
+    broken.send(
+        &c,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"x"}"#,
+    );
+    assert_eq!(
+        broken.host.replies[0].0, 400,
+        "JSON that might be JSON-RPC but is not strict is refused"
+    );
+
+    let mut get = Exchange::new(&[
+        (":method", "GET"),
+        (":path", "/mcp"),
+        ("accept", "text/event-stream"),
+    ]);
+    assert_eq!(get.send(&c, b""), [Continue]);
+}
+
+#[test]
+fn compressed_and_oversized_bodies_are_refused() {
+    let c = config(&format!(
+        r#"{{"policy":{POLICY},"mcp":{{"max_body_bytes":64}}}}"#
+    ));
+    let mut gz = Exchange::new(&[
+        (":method", "POST"),
+        (":path", "/anything"),
+        ("content-encoding", "gzip"),
+    ]);
+    assert_eq!(gz.send(&c, b"\x1f\x8b\x08\x00"), [Pause]);
+    assert_eq!(gz.host.replies[0].0, 415);
+    assert_eq!(
+        gz.reply_json()["error"]["code"],
+        codes::UNSUPPORTED_ENCODING
+    );
+
+    let mut big = Exchange::post("/mcp");
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"t":"{}"}}}}}}"#,
+        "x".repeat(200)
+    );
+    big.send(&c, body.as_bytes());
+    assert_eq!(big.host.replies[0].0, 413);
+    assert_eq!(big.reply_json()["error"]["code"], codes::TOO_LARGE);
+}
+
+#[test]
+fn authorization_is_stripped_when_asked() {
+    let digest = crate::policy::sha256_hex(b"tok");
+    let c = config(&format!(
+        r#"{{"policies":{{"p":{POLICY}}},"grants":{{"g":{{"policy":"p","match":["{digest}"]}}}},
+            "identity":[{{"bearer_sha256":true,"strip_authorization":true}}]}}"#
+    ));
+    let mut x = Exchange::new(&[
+        (":method", "POST"),
+        (":path", "/mcp"),
+        ("authorization", "Bearer tok"),
+    ]);
+    assert_eq!(
+        x.send(&c, call(1, "echo").as_bytes()).last(),
+        Some(&Continue)
+    );
+    assert_eq!(x.host.removed, ["authorization"]);
+    assert_eq!(x.host.state["mcp_policy.grant"], "g");
+    assert!(!x
+        .host
+        .logs
+        .borrow()
+        .iter()
+        .any(|(_, m)| m.contains("tok\"")));
+}
+
+fn count(host: &mut FakeHost, c: &Config) -> f64 {
+    let p = &c.policies[0].1;
+    let counter = &p.counters[0];
+    host.store
+        .read(&counter.key_prefix, Slot::at(Window::Minute, NOW))
+        .unwrap()
+}
+
+#[test]
+fn failed_calls_give_their_reservations_back() {
+    let c = config(POLICY);
+    let cases: &[(&str, &str, &[&str], f64)] = &[
+        ("200", "application/json", &[r#"{"jsonrpc":"2.0","id":1,"result":{}}"#], 1.0),
+        ("200", "application/json", &[r#"{"jsonrpc":"2.0","id":1,"result":{"isError":true}}"#], 1.0),
+        ("503", "text/plain", &["upstream down"], 0.0),
+        ("200", "application/json", &[r#"{"jsonrpc":"2.0","id":1,"#, r#""error":{"code":-32603,"message":"x"}}"#], 0.0),
+        ("200", "text/event-stream", &["event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n", "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1,\"message\":\"x\"}}\n\n"], 0.0),
+        ("200", "text/event-stream", &["event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\r\n", "data: \"result\":{}}\r\n\r\n"], 1.0),
+        ("400", "application/json", &[r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad"}}"#], 0.0),
+    ];
+    for (status, content_type, chunks, expected) in cases {
+        let mut x = Exchange::post("/mcp");
+        x.send(&c, call(1, "create_issue").as_bytes());
+        assert_eq!(count(&mut x.host, &c), 1.0);
+        x.respond(status, content_type, chunks);
+        assert_eq!(count(&mut x.host, &c), *expected, "{status} {chunks:?}");
+        assert_eq!(
+            x.host.metrics.contains(&"Rollback".to_string()),
+            *expected == 0.0
+        );
+    }
+    // A reset: the exchange ends before the response does.
+    let mut x = Exchange::post("/mcp");
+    x.send(&c, call(1, "create_issue").as_bytes());
+    x.host.response_headers = vec![
+        (":status".into(), "200".into()),
+        ("content-type".into(), "text/event-stream".into()),
+    ];
+    x.stream.on_response_headers(&mut x.host, false);
+    x.stream.on_log(&mut x.host);
+    assert_eq!(count(&mut x.host, &c), 0.0);
+}
+
+#[test]
+fn a_batch_with_a_denied_call_runs_nothing() {
+    let c = config(POLICY);
+    let mut x = Exchange::post("/mcp");
+    let body = format!(
+        r#"[{},{},{{"jsonrpc":"2.0","method":"notifications/initialized"}},{{"jsonrpc":"2.0","id":"l","method":"tools/list"}}]"#,
+        call(1, "create_issue"),
+        call(2, "delete_repository")
+    );
+    x.send(&c, body.as_bytes());
+    assert_eq!(x.host.replies[0].0, 200);
+    let r = x.reply_json();
+    let items = r.as_array().unwrap();
+    assert_eq!(items.len(), 3, "no answer for the notification");
+    assert_eq!(items[0]["id"], 1);
+    assert_eq!(items[0]["error"]["code"], codes::NOT_EXECUTED);
+    assert_eq!(
+        items[0]["error"]["message"],
+        "not executed: batch contained a denied call"
+    );
+    assert_eq!(items[1]["id"], 2);
+    assert_eq!(items[1]["result"]["_meta"]["decision"], "deny");
+    assert_eq!(items[2]["id"], "l");
+    assert_eq!(items[2]["error"]["code"], codes::NOT_EXECUTED);
+    assert_eq!(
+        count(&mut x.host, &c),
+        0.0,
+        "nothing of a refused batch counts"
+    );
+    assert_eq!(x.host.state["mcp_policy.decision"], "deny");
+}
