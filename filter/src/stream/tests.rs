@@ -91,11 +91,13 @@ struct Exchange {
 
 impl Exchange {
     fn new(headers: &[(&str, &str)]) -> Exchange {
-        let mut host = FakeHost::default();
-        host.request_headers = headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let host = FakeHost {
+            request_headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..FakeHost::default()
+        };
         Exchange {
             host,
             stream: Stream::new(),
