@@ -22,19 +22,38 @@ pub struct Reply {
     pub body: String,
 }
 
+/// How to shape replies for this request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Style {
+    pub deny_as: DenyAs,
+    /// Protocol 2026-07-28 or later: results carry `resultType`.
+    pub modern: bool,
+}
+
+impl Style {
+    /// The style for a request whose `MCP-Protocol-Version` header is
+    /// `version` (dated revisions compare as text).
+    pub fn new(deny_as: DenyAs, version: Option<&str>) -> Style {
+        Style {
+            deny_as,
+            modern: version.is_some_and(|v| v.trim() >= "2026-07-28"),
+        }
+    }
+}
+
 /// The reply to a blocked request; `None` when it is allowed.
-pub fn reply(deny_as: DenyAs, decision: &Decision) -> Option<Reply> {
+pub fn reply(style: Style, decision: &Decision) -> Option<Reply> {
     if !decision.decision.blocks() {
         return None;
     }
     if decision.decision == Verdict::Invalid {
         return Some(Reply {
             status: invalid_status(decision.code),
-            body: to_text(&error_response(decision, deny_as, &decision.reason)),
+            body: to_text(&error_response(decision, &decision.reason)),
         });
     }
     let body = if decision.elements.is_empty() {
-        to_text(&denial(deny_as, decision))
+        to_text(&denial(style, decision))
     } else {
         let responses: Vec<Response<'_>> = decision
             .elements
@@ -42,13 +61,9 @@ pub fn reply(deny_as: DenyAs, decision: &Decision) -> Option<Reply> {
             .filter(|e| e.id.is_some())
             .map(|e| {
                 if e.decision.blocks() {
-                    denial(deny_as, e)
+                    denial(style, e)
                 } else {
-                    error_response(
-                        e,
-                        DenyAs::JsonRpcError,
-                        "not executed: batch contained a denied call",
-                    )
+                    error_response(e, "not executed: batch contained a denied call")
                 }
             })
             .collect();
@@ -85,24 +100,25 @@ pub fn agent_text(d: &Decision) -> String {
     }
 }
 
-fn denial<'d>(deny_as: DenyAs, d: &'d Decision) -> Response<'d> {
+fn denial(style: Style, d: &Decision) -> Response<'_> {
     let text = agent_text(d);
-    match deny_as {
+    match style.deny_as {
         DenyAs::ToolError => Response {
             jsonrpc: "2.0",
             id: d.id.as_ref().unwrap_or(&Json::Null),
             result: Some(ToolResult {
                 content: [Content { kind: "text", text }],
                 is_error: true,
+                result_type: style.modern.then_some("complete"),
                 meta: Meta::of(d),
             }),
             error: None,
         },
-        DenyAs::JsonRpcError => error_response(d, deny_as, &text),
+        DenyAs::JsonRpcError => error_response(d, &text),
     }
 }
 
-fn error_response<'d>(d: &'d Decision, _deny_as: DenyAs, message: &str) -> Response<'d> {
+fn error_response<'d>(d: &'d Decision, message: &str) -> Response<'d> {
     Response {
         jsonrpc: "2.0",
         id: d.id.as_ref().unwrap_or(&Json::Null),
@@ -138,6 +154,9 @@ struct ToolResult<'d> {
     content: [Content; 1],
     #[serde(rename = "isError")]
     is_error: bool,
+    /// Required from 2026-07-28 on: this result is final.
+    #[serde(rename = "resultType", skip_serializing_if = "Option::is_none")]
+    result_type: Option<&'static str>,
     #[serde(rename = "_meta")]
     meta: Meta<'d>,
 }

@@ -126,6 +126,7 @@ struct RequestInfo {
     caller: Option<Caller>,
     session: Option<String>,
     request_id: Option<String>,
+    protocol_version: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -167,6 +168,7 @@ impl Stream {
             caller: Some(config.caller(&Facts(&*host))),
             session: host.request_header("mcp-session-id"),
             request_id: host.request_header("x-request-id"),
+            protocol_version: host.request_header("mcp-protocol-version"),
         };
         if config.strip_authorization && host.request_header("authorization").is_some() {
             host.remove_request_header("authorization");
@@ -307,7 +309,8 @@ impl Stream {
         held: Vec<Held>,
     ) -> Action {
         audit(config, host, &decision);
-        match respond::reply(config.deny_as, &decision) {
+        let style = respond::Style::new(config.deny_as, self.request.protocol_version.as_deref());
+        match respond::reply(style, &decision) {
             Some(reply) => {
                 self.phase = Phase::Replied;
                 host.reply(reply.status, &reply.body);
