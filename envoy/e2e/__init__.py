@@ -12,6 +12,5 @@ Modules:
   mcp_proc     run that server as a subprocess, read its records
   recording    the ASGI recorder and helpers to read what it wrote
   client       MCP SDK client helpers and raw HTTP helpers
-  probe        build the probe proxy-wasm module (envoy/probe-filter)
   pytest_plugin hooks: logs of failed tests, no process left behind
 """

@@ -11,6 +11,7 @@ import concurrent.futures
 import json
 import time
 
+import httpx
 import pytest
 
 from e2e import client
@@ -196,4 +197,24 @@ def test_an_invalid_configuration_is_refused_with_a_clear_log_line(mcp_server, e
         envoy_factory(bad, start_timeout=20)
     text = str(failed.value)
     assert 'mcp_policy: configuration error: policies.ops.tools.create_charge.rules[0].conditions[0].op: unknown operator "gtt"' in text, text
+    assert mcp_server.records() == []
+
+
+def test_without_allow_on_headers_stop_iteration_the_request_hangs(mcp_server, envoy_factory):
+    """Why the README insists on allow_on_headers_stop_iteration: without it, the filter's
+    pause at headers becomes StopAllIteration, the body never comes, and nothing passes."""
+    envoy = envoy_factory(POLICY, allow_on_headers_stop_iteration=None)
+    with pytest.raises(httpx.ReadTimeout):
+        client.post(envoy.url, client.tool_call_message("echo", {"text": "x"}), timeout=1.5)
+    assert mcp_server.records() == []
+
+
+def test_envoy_buffer_limit_below_max_body_bytes(mcp_server, envoy_factory):
+    """A body over Envoy's per-connection buffer limit is answered 413 by Envoy before the
+    filter has seen all of it; nothing reaches the upstream either way."""
+    envoy = envoy_factory(POLICY, buffer_limit=16 * 1024)
+    ok = client.post(envoy.url, client.tool_call_message("delete_repository", {"repo": "a"}))
+    assert ok.status_code == 200 and client.parse_messages(ok)[0]["result"]["isError"]
+    big = client.post(envoy.url, client.tool_call_message("echo", {"text": "a" * 64 * 1024}))
+    assert big.status_code == 413
     assert mcp_server.records() == []

