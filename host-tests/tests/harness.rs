@@ -792,9 +792,7 @@ fn local_reply_passes_through_the_filters_response_callbacks() {
 // ---------------------------------------------------------------------------
 
 /// Builds (or takes `$MCP_POLICY_WASM`) and instantiates the real filter.
-/// Ignored by default: it runs a nested `cargo build` of the filter.
 #[test]
-#[ignore = "builds the real filter; run with --ignored"]
 fn load_default_builds_and_instantiates_the_real_filter() {
     let p = Plugin::load_default().expect("load_default");
     assert!(p.wasm_path().unwrap().ends_with("mcp_policy.wasm"));
