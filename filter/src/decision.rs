@@ -91,6 +91,9 @@ pub struct Decision {
     /// The JSON-RPC id the request carried (to answer it), not logged.
     #[serde(skip)]
     pub id: Option<Json<'static>>,
+    /// That id as the body spelled it, for replies that echo it exactly.
+    #[serde(skip)]
+    pub raw_id: Option<String>,
     /// The JSON-RPC error code of a blocked request (SPEC §5), not logged.
     #[serde(skip)]
     pub code: i32,
@@ -114,7 +117,23 @@ impl Decision {
             retry_after_ms: None,
             elements: Vec::new(),
             id: None,
+            raw_id: None,
             code: 0,
+        }
+    }
+
+    /// Records each message's id as the body spelled it (see `mcp::raw_ids`),
+    /// where the strict reading found one.
+    pub fn set_raw_ids(&mut self, raw: Vec<Option<String>>) {
+        let targets: Vec<&mut Decision> = if self.elements.is_empty() {
+            vec![self]
+        } else {
+            self.elements.iter_mut().collect()
+        };
+        for (d, r) in targets.into_iter().zip(raw) {
+            if d.id.is_some() {
+                d.raw_id = r;
+            }
         }
     }
 

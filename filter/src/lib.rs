@@ -36,7 +36,9 @@ pub mod judge;
 pub mod mcp;
 pub mod policy;
 pub mod respond;
+pub mod sse;
 pub mod stream;
+pub mod toolslist;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

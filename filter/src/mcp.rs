@@ -45,17 +45,31 @@ pub struct Message<'a> {
 pub enum Kind<'a> {
     /// A `tools/call` request.
     ToolCall(ToolCall<'a>),
-    /// Any other request or notification.
-    Other { method: Cow<'a, str> },
+    /// Any other request or notification. `name` is the parameter the
+    /// 2026-07-28 `Mcp-Name` header mirrors: `params.name` of
+    /// `prompts/get`, `params.uri` of `resources/read`.
+    Other {
+        method: Cow<'a, str>,
+        name: Option<Cow<'a, str>>,
+    },
     /// A response the client sends to a server request (sampling, elicitation).
     Response,
 }
 
 impl Message<'_> {
+    /// The value the `Mcp-Name` header must carry for this message, if any.
+    pub fn routing_name(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::ToolCall(call) => Some(&call.name),
+            Kind::Other { name, .. } => name.as_deref(),
+            Kind::Response => None,
+        }
+    }
+
     pub fn method(&self) -> Option<&str> {
         match &self.kind {
             Kind::ToolCall(_) => Some(TOOLS_CALL),
-            Kind::Other { method } => Some(method),
+            Kind::Other { method, .. } => Some(method),
             Kind::Response => None,
         }
     }
@@ -115,6 +129,128 @@ pub fn parse(bytes: &[u8]) -> Result<Body<'_>, Refusal> {
         }
         other => message(other).map(Body::Single),
     }
+}
+
+/// The `id` of each message exactly as the body spells it (`1.50`, `"\u0041"`),
+/// in order, so a reply can echo it byte for byte. Only called for replies.
+pub fn raw_ids(bytes: &[u8]) -> Vec<Option<String>> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow, default)]
+        id: Option<&'a serde_json::value::RawValue>,
+    }
+    let raw = |e: Envelope<'_>| e.id.map(|r| r.get().to_owned());
+    if let Ok(single) = serde_json::from_slice::<Envelope<'_>>(bytes) {
+        return vec![raw(single)];
+    }
+    serde_json::from_slice::<Vec<Envelope<'_>>>(bytes)
+        .map(|all| all.into_iter().map(raw).collect())
+        .unwrap_or_default()
+}
+
+/// Checks the 2026-07-28 routing headers against the body they travel with:
+/// `Mcp-Method` must be the message's method, and `Mcp-Name` (Base64 inside
+/// `=?base64?...?=` when it is not plain ASCII) the tool name, prompt name or
+/// resource URI. A proxy or server that routes on the headers must never see
+/// a different call than the one judged.
+pub fn check_routing_headers(
+    body: &Body<'_>,
+    method: Option<&str>,
+    name: Option<&str>,
+) -> Result<(), Refusal> {
+    if method.is_none() && name.is_none() {
+        return Ok(());
+    }
+    let mismatch =
+        |what: String, id: Option<&Json<'_>>| Err(Refusal::new(codes::HEADER_MISMATCH, what, id));
+    let Body::Single(message) = body else {
+        return mismatch(
+            "Header mismatch: Mcp-Method / Mcp-Name headers cannot describe a batch".into(),
+            None,
+        );
+    };
+    let id = message.id.as_ref();
+    if let Some(header) = method {
+        if message.method() != Some(header.trim()) {
+            return mismatch(
+                format!(
+                    "Header mismatch: Mcp-Method {:?} does not match the body's method",
+                    header.trim()
+                ),
+                id,
+            );
+        }
+    }
+    if let Some(header) = name {
+        let decoded = decode_header_value(header.trim());
+        if decoded.is_none() || decoded.as_deref() != message.routing_name() {
+            return mismatch(
+                "Header mismatch: Mcp-Name does not match the body".into(),
+                id,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An `Mcp-Name` value: verbatim, or the UTF-8 text inside
+/// `=?base64?<canonical base64>?=`; `None` when the sentinel is malformed.
+pub fn decode_header_value(value: &str) -> Option<String> {
+    let Some(payload) = value
+        .strip_prefix("=?base64?")
+        .and_then(|v| v.strip_suffix("?="))
+    else {
+        return Some(value.to_owned());
+    };
+    let bytes = base64_decode(payload)?;
+    String::from_utf8(bytes).ok()
+}
+
+/// Strict, canonical standard Base64 (padding required, no stray bits).
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    fn sextet(c: u8) -> Option<u32> {
+        let v = match c {
+            b'A'..=b'Z' => c.checked_sub(b'A')?,
+            b'a'..=b'z' => c.checked_sub(b'a')?.checked_add(26)?,
+            b'0'..=b'9' => c.checked_sub(b'0')?.checked_add(52)?,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        Some(u32::from(v))
+    }
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let chunks = bytes.chunks_exact(4);
+    let count = chunks.len();
+    for (i, chunk) in chunks.enumerate() {
+        let last = i.saturating_add(1) == count;
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut word = 0u32;
+        for (j, &c) in chunk.iter().enumerate() {
+            let v = if j >= 4usize.saturating_sub(pad) {
+                0
+            } else {
+                sextet(c)?
+            };
+            word = (word << 6) | v;
+        }
+        let [_, a, b, c] = word.to_be_bytes();
+        out.push(a);
+        match pad {
+            0 => out.extend_from_slice(&[b, c]),
+            1 if c == 0 => out.push(b),
+            2 if b == 0 && c == 0 => {}
+            _ => return None, // non-canonical: stray bits under the padding
+        }
+    }
+    Some(out)
 }
 
 /// True when bytes might be JSON (and so might be JSON-RPC): whatever
@@ -236,9 +372,25 @@ fn message(value: Json<'_>) -> Result<Message<'_>, Refusal> {
         }
     }
     if method != TOOLS_CALL {
+        let key = match method.as_ref() {
+            "prompts/get" => Some("name"),
+            "resources/read" => Some("uri"),
+            _ => None,
+        };
+        let name = match (key, params) {
+            (Some(key), Some(Json::Obj(params))) => params
+                .0
+                .into_iter()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, v)| match v {
+                    Json::Str(s) => Some(s),
+                    _ => None,
+                }),
+            _ => None,
+        };
         return Ok(Message {
             id,
-            kind: Kind::Other { method },
+            kind: Kind::Other { method, name },
         });
     }
     if id.is_none() {
@@ -440,6 +592,75 @@ mod tests {
                 .message
                 .starts_with("batch element 1")
         );
+    }
+
+    #[test]
+    fn routing_headers_must_match_the_body() {
+        let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#;
+        let body = parse(call).unwrap();
+        assert!(check_routing_headers(&body, None, None).is_ok());
+        assert!(check_routing_headers(&body, Some("tools/call"), Some("echo")).is_ok());
+        assert!(
+            check_routing_headers(&body, Some("tools/call"), Some("=?base64?ZWNobw==?=")).is_ok()
+        );
+        for (m, n) in [
+            (Some("tools/list"), None),
+            (Some("tools/call"), Some("delete_repository")),
+            (None, Some("=?base64?ZGVsZXRl?=")),
+            (None, Some("=?base64?ZWNobw=?=")),
+            (None, Some("=?base64?ZWNobx==?=")),
+        ] {
+            let r = check_routing_headers(&body, m, n).unwrap_err();
+            assert_eq!(
+                (r.code, r.id.clone()),
+                (codes::HEADER_MISMATCH, Some(Json::Num(json::Num::U(1)))),
+                "{m:?} {n:?}"
+            );
+        }
+        let read = parse(
+            br#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///a b"}}"#,
+        )
+        .unwrap();
+        assert!(check_routing_headers(
+            &read,
+            Some("resources/read"),
+            Some("=?base64?ZmlsZTovLy9hIGI=?=")
+        )
+        .is_ok());
+        assert!(check_routing_headers(&read, None, Some("file:///etc/passwd")).is_err());
+        let batch = parse(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).unwrap();
+        assert!(check_routing_headers(&batch, Some("ping"), None).is_err());
+        let list = parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).unwrap();
+        assert!(check_routing_headers(&list, Some("tools/list"), Some("x")).is_err());
+    }
+
+    #[test]
+    fn raw_ids_are_kept_as_spelled() {
+        assert_eq!(
+            raw_ids(br#"{"jsonrpc":"2.0","id":1.50,"method":"x"}"#),
+            [Some("1.50".to_owned())]
+        );
+        assert_eq!(
+            raw_ids(br#"[{"id":"A"},{"method":"n"},{"id":18446744073709551616}]"#),
+            [
+                Some(r#""A""#.to_owned()),
+                None,
+                Some("18446744073709551616".to_owned())
+            ]
+        );
+        assert!(raw_ids(b"{").is_empty());
+    }
+
+    #[test]
+    fn base64_is_strict() {
+        assert_eq!(
+            decode_header_value("=?base64?w6ljaG8=?=").as_deref(),
+            Some("écho")
+        );
+        assert_eq!(decode_header_value("plain").as_deref(), Some("plain"));
+        for bad in ["=?base64?!!!!?=", "=?base64?abc?=", "=?base64?/w==?="] {
+            assert_eq!(decode_header_value(bad), None, "{bad}");
+        }
     }
 
     #[test]

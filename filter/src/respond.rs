@@ -105,7 +105,7 @@ fn denial(style: Style, d: &Decision) -> Response<'_> {
     match style.deny_as {
         DenyAs::ToolError => Response {
             jsonrpc: "2.0",
-            id: d.id.as_ref().unwrap_or(&Json::Null),
+            id: Id::of(d),
             result: Some(ToolResult {
                 content: [Content { kind: "text", text }],
                 is_error: true,
@@ -121,7 +121,7 @@ fn denial(style: Style, d: &Decision) -> Response<'_> {
 fn error_response<'d>(d: &'d Decision, message: &str) -> Response<'d> {
     Response {
         jsonrpc: "2.0",
-        id: d.id.as_ref().unwrap_or(&Json::Null),
+        id: Id::of(d),
         result: None,
         error: Some(RpcError {
             code: if d.decision.blocks() {
@@ -142,11 +142,32 @@ fn to_text<T: Serialize>(value: &T) -> String {
 #[derive(Serialize)]
 struct Response<'d> {
     jsonrpc: &'static str,
-    id: &'d Json<'static>,
+    id: Id<'d>,
     #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<ToolResult<'d>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<RpcError<'d>>,
+}
+
+/// The id to echo: as the request spelled it when known.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Id<'d> {
+    Raw(&'d serde_json::value::RawValue),
+    Parsed(&'d Json<'static>),
+}
+
+impl<'d> Id<'d> {
+    fn of(d: &'d Decision) -> Id<'d> {
+        let raw = d
+            .raw_id
+            .as_deref()
+            .and_then(|r| serde_json::from_str::<&serde_json::value::RawValue>(r).ok());
+        match raw {
+            Some(r) => Id::Raw(r),
+            None => Id::Parsed(d.id.as_ref().unwrap_or(&Json::Null)),
+        }
+    }
 }
 
 #[derive(Serialize)]

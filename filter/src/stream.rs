@@ -23,7 +23,7 @@ use crate::engine::counters::{release_all, CounterStore, Reservation};
 use crate::json::{self, Json};
 use crate::judge::{judge, refused, Context, Held};
 use crate::mcp::{self, Refusal};
-use crate::respond;
+use crate::{respond, sse, toolslist};
 
 /// What the host should do with the stream after a callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +65,9 @@ pub trait Host {
     fn response_body(&self, size: usize) -> Option<Vec<u8>>;
     fn now_ms(&self) -> u64;
     fn remove_request_header(&mut self, name: &str);
+    fn remove_response_header(&mut self, name: &str);
+    /// Replaces the current response body chunk (its `size` bytes) with `data`.
+    fn set_response_body(&mut self, size: usize, data: &[u8]);
     /// Answers the request locally with a JSON body.
     fn reply(&mut self, status: u32, body: &str);
     /// Filter state `wasm.<key>`, for access logs.
@@ -104,6 +107,9 @@ enum Phase {
 /// How much of a response is scanned for the JSON-RPC error that rolls a
 /// call's reservations back.
 const RESPONSE_SCAN_LIMIT: usize = 1 << 20;
+/// The largest `tools/list` response the filter rewrites; a larger one is
+/// withheld (replaced with an error), never passed unfiltered.
+const REWRITE_LIMIT: usize = 16 << 20;
 /// How much of a body is read to tell whether it might be JSON.
 const SNIFF_BYTES: usize = 1024;
 
@@ -118,7 +124,12 @@ pub struct Stream {
     /// Reservations of allowed calls, by JSON-RPC id, until the upstream
     /// has answered.
     held: Vec<Held>,
-    response: Watch,
+    /// Ids of the `tools/list` requests, whose results are cut down to the
+    /// caller's policy.
+    lists: Vec<Json<'static>>,
+    /// The caller's policy (index into `Config::policies`).
+    policy: Option<usize>,
+    response: Response,
 }
 
 #[derive(Debug, Default)]
@@ -127,16 +138,33 @@ struct RequestInfo {
     session: Option<String>,
     request_id: Option<String>,
     protocol_version: Option<String>,
+    /// 2026-07-28 routing headers, checked against the body.
+    mcp_method: Option<String>,
+    mcp_name: Option<String>,
+}
+
+/// What the filter does with the response.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Nothing to watch.
+    #[default]
+    Pass,
+    /// Read it for JSON-RPC errors that roll back held calls.
+    Watch,
+    /// Rewrite `tools/list` results (and watch).
+    Rewrite,
+    /// Replace it with an error: a tool list the filter cannot read.
+    Refuse,
+    /// Drop what is left after a refusal.
+    Drop,
 }
 
 #[derive(Debug, Default)]
-struct Watch {
-    /// Scanning the response body for JSON-RPC responses.
-    scanning: bool,
+struct Response {
+    mode: Mode,
     sse: bool,
     complete: bool,
-    scanned: usize,
-    pending: Vec<u8>,
+    events: sse::Events,
 }
 
 impl Default for Stream {
@@ -152,7 +180,9 @@ impl Stream {
             mcp_path: false,
             request: RequestInfo::default(),
             held: Vec::new(),
-            response: Watch::default(),
+            lists: Vec::new(),
+            policy: None,
+            response: Response::default(),
         }
     }
 
@@ -169,6 +199,8 @@ impl Stream {
             session: host.request_header("mcp-session-id"),
             request_id: host.request_header("x-request-id"),
             protocol_version: host.request_header("mcp-protocol-version"),
+            mcp_method: host.request_header("mcp-method"),
+            mcp_name: host.request_header("mcp-name"),
         };
         if config.strip_authorization && host.request_header("authorization").is_some() {
             host.remove_request_header("authorization");
@@ -287,28 +319,57 @@ impl Stream {
                     return Action::Continue;
                 }
                 let decision = refused(&refusal, ctx);
-                return self.finish(config, host, decision, Vec::new());
+                return self.finish(config, host, decision, Vec::new(), body);
             }
         };
+        if let Err(refusal) = mcp::check_routing_headers(
+            &parsed,
+            self.request.mcp_method.as_deref(),
+            self.request.mcp_name.as_deref(),
+        ) {
+            let decision = refused(&refusal, ctx);
+            return self.finish(config, host, decision, Vec::new(), body);
+        }
+        let policy = ctx.caller.policy;
         let judgement = judge(config, &parsed, ctx, host.counters());
-        self.finish(config, host, judgement.decision, judgement.held)
+        let action = self.finish(config, host, judgement.decision, judgement.held, body);
+        if action == Action::Continue {
+            self.policy = policy;
+            self.lists = parsed
+                .messages()
+                .iter()
+                .filter(|m| m.method() == Some(mcp::TOOLS_LIST))
+                .filter_map(|m| m.id.clone().map(Json::into_owned))
+                .collect();
+            // The response is read (tool lists, failed calls): ask for it
+            // uncompressed.
+            if host.request_header("accept-encoding").is_some() {
+                host.remove_request_header("accept-encoding");
+            }
+        }
+        action
     }
 
     fn refuse(&mut self, config: &Config, host: &mut dyn Host, refusal: &Refusal) -> Action {
         let mut fallback = None;
         let decision = refused(refusal, self.context(config, host, &mut fallback));
-        self.finish(config, host, decision, Vec::new())
+        self.finish(config, host, decision, Vec::new(), &[])
     }
 
-    /// Records the decision, then answers or lets the request go.
+    /// Records the decision, then answers or lets the request go. A reply
+    /// echoes each id as `body` spelled it.
     fn finish(
         &mut self,
         config: &Config,
         host: &mut dyn Host,
-        decision: Decision,
+        mut decision: Decision,
         held: Vec<Held>,
+        body: &[u8],
     ) -> Action {
         audit(config, host, &decision);
+        if decision.decision.blocks() && !body.is_empty() {
+            decision.set_raw_ids(mcp::raw_ids(body));
+        }
         let style = respond::Style::new(config.deny_as, self.request.protocol_version.as_deref());
         match respond::reply(style, &decision) {
             Some(reply) => {
@@ -325,7 +386,7 @@ impl Stream {
     }
 
     pub fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Action {
-        if self.held.is_empty() {
+        if self.held.is_empty() && self.lists.is_empty() {
             return Action::Continue;
         }
         let status: u32 = host
@@ -334,6 +395,10 @@ impl Stream {
             .unwrap_or(0);
         if status >= 500 {
             self.roll_back_all(host);
+        }
+        if end_of_stream {
+            self.response.complete = true;
+            self.held.clear();
             return Action::Continue;
         }
         let content_type = host
@@ -341,39 +406,87 @@ impl Stream {
             .unwrap_or_default()
             .to_ascii_lowercase();
         self.response.sse = content_type.starts_with("text/event-stream");
-        self.response.scanning = self.response.sse || content_type.contains("json");
-        if end_of_stream {
-            self.response.complete = true;
-            self.held.clear();
+        let readable = self.response.sse || content_type.contains("json");
+        let encoded = host
+            .response_header("content-encoding")
+            .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
+        self.response.mode = if self.lists.is_empty() || !(200..300).contains(&status) {
+            if readable && !encoded && !self.held.is_empty() {
+                Mode::Watch
+            } else {
+                Mode::Pass
+            }
+        } else if readable && !encoded {
+            Mode::Rewrite
+        } else {
+            // A tool list the filter cannot read is not shown.
+            Mode::Refuse
+        };
+        if matches!(self.response.mode, Mode::Rewrite | Mode::Refuse) {
+            host.remove_response_header("content-length");
+            if self.response.mode == Mode::Refuse {
+                host.remove_response_header("content-encoding");
+            }
         }
         Action::Continue
     }
 
     pub fn on_response_body(
         &mut self,
+        config: &Config,
         host: &mut dyn Host,
         size: usize,
         end_of_stream: bool,
     ) -> Action {
-        if !self.held.is_empty()
-            && self.response.scanning
-            && self.response.scanned < RESPONSE_SCAN_LIMIT
-        {
-            if let Some(chunk) = host.response_body(size) {
-                self.response.scanned = self.response.scanned.saturating_add(chunk.len());
-                self.response.pending.extend_from_slice(&chunk);
-                if self.response.sse {
-                    self.scan_events(host);
+        match self.response.mode {
+            Mode::Pass => {}
+            Mode::Watch => {
+                if self.response.events.pending_len() < RESPONSE_SCAN_LIMIT {
+                    let chunk = host.response_body(size).unwrap_or_default();
+                    self.response.events.push(&chunk);
+                    if self.response.sse {
+                        while let Some(event) = self.response.events.next_event() {
+                            self.on_message(config, host, &sse::data(&event));
+                        }
+                    } else if end_of_stream {
+                        let body = self.response.events.take_rest();
+                        self.on_message(config, host, &body);
+                    }
                 }
             }
+            Mode::Rewrite => {
+                let chunk = host.response_body(size).unwrap_or_default();
+                self.response.events.push(&chunk);
+                let mut out = Vec::new();
+                if self.response.events.pending_len() > REWRITE_LIMIT {
+                    out = self.refusal_body();
+                    self.response.mode = Mode::Drop;
+                } else if self.response.sse {
+                    while let Some(event) = self.response.events.next_event() {
+                        out.extend(self.rewrite_event(config, host, &event));
+                    }
+                    if end_of_stream {
+                        let rest = self.response.events.take_rest();
+                        if !rest.is_empty() {
+                            out.extend(self.rewrite_event(config, host, &rest));
+                        }
+                    }
+                } else if end_of_stream {
+                    let body = self.response.events.take_rest();
+                    out = self.on_message(config, host, &body).unwrap_or(body);
+                }
+                host.set_response_body(size, &out);
+            }
+            Mode::Refuse => {
+                let out = self.refusal_body();
+                self.response.mode = Mode::Drop;
+                host.set_response_body(size, &out);
+            }
+            Mode::Drop => host.set_response_body(size, &[]),
         }
         if end_of_stream {
-            if !self.response.sse && !self.held.is_empty() {
-                let body = std::mem::take(&mut self.response.pending);
-                self.settle(host, &body);
-            }
             self.response.complete = true;
-            // Answered without an error we could see: the calls ran.
+            // Answered without an error the filter could see: the calls ran.
             self.held.clear();
         }
         Action::Continue
@@ -387,33 +500,20 @@ impl Stream {
         }
     }
 
-    /// Complete SSE events in the scan buffer, each holding one message.
-    fn scan_events(&mut self, host: &mut dyn Host) {
-        while let Some((end, sep)) = event_end(&self.response.pending) {
-            let event: Vec<u8> = self
-                .response
-                .pending
-                .drain(..end.saturating_add(sep))
-                .collect();
-            let data: Vec<u8> = event
-                .split(|&b| b == b'\n')
-                .filter_map(|line| line.strip_prefix(b"data:"))
-                .flat_map(|d| {
-                    d.strip_prefix(b" ")
-                        .unwrap_or(d)
-                        .iter()
-                        .copied()
-                        .chain([b'\n'])
-                })
-                .collect();
-            self.settle(host, &data);
+    fn rewrite_event(&mut self, config: &Config, host: &mut dyn Host, event: &[u8]) -> Vec<u8> {
+        let data = sse::data(event);
+        match self.on_message(config, host, &data) {
+            Some(new) => sse::with_data(event, &new),
+            None => event.to_vec(),
         }
     }
 
-    /// Settles held calls against a JSON-RPC response (or batch of them):
-    /// an error gives the call's reservations back, a result keeps them.
-    fn settle(&mut self, host: &mut dyn Host, text: &[u8]) {
-        let Ok(value) = json::parse(text) else { return };
+    /// One JSON-RPC message (or batch) of the response: settles held calls
+    /// (an error gives a call's reservations back, a result keeps them) and
+    /// returns the message rewritten when it is a `tools/list` result the
+    /// caller may not see whole.
+    fn on_message(&mut self, config: &Config, host: &mut dyn Host, text: &[u8]) -> Option<Vec<u8>> {
+        let value = json::parse(text).ok()?;
         let messages: Vec<&Json<'_>> = match &value {
             Json::Arr(items) => items.iter().collect(),
             other => vec![other],
@@ -423,17 +523,46 @@ impl Stream {
                 continue;
             };
             let failed = message.get("error").is_some();
-            let Some(pos) = self
+            let found = self
                 .held
                 .iter()
-                .position(|h| h.id.as_ref().is_some_and(|held| equal(held, id)))
-            else {
-                continue;
-            };
-            let held = self.held.swap_remove(pos);
-            if failed {
-                roll_back(host, &held.reservations);
+                .position(|h| h.id.as_ref().is_some_and(|held| equal(held, id)));
+            if let Some(pos) = found {
+                let held = self.held.swap_remove(pos);
+                if failed {
+                    roll_back(host, &held.reservations);
+                }
             }
+        }
+        if self.lists.is_empty() || !toolslist::answers(&value, &self.lists) {
+            return None;
+        }
+        let policy = self.policy.and_then(|i| config.policy(i));
+        toolslist::filter(text, &self.lists, policy)
+    }
+
+    /// What replaces a `tools/list` response the filter cannot read: an
+    /// error for each listing request, framed as the response was.
+    fn refusal_body(&self) -> Vec<u8> {
+        let errors: Vec<String> = self
+            .lists
+            .iter()
+            .map(|id| {
+                format!(
+                    r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":-32603,"message":"The MCP policy filter could not read this tools/list response, so it is withheld"}}}}"#,
+                    id.to_text()
+                )
+            })
+            .collect();
+        if self.response.sse {
+            errors
+                .iter()
+                .flat_map(|e| sse::with_data(b"event: message\n", e.as_bytes()))
+                .collect()
+        } else if errors.len() == 1 {
+            errors.concat().into_bytes()
+        } else {
+            format!("[{}]", errors.join(",")).into_bytes()
         }
     }
 
@@ -463,19 +592,6 @@ fn first_significant(bytes: &[u8]) -> Option<u8> {
             b' ' | b'\t' | b'\r' | b'\n' | 0 | 0xEF | 0xBB | 0xBF | 0xFE | 0xFF
         )
     })
-}
-
-/// Where the first SSE event ends, and the length of its separator.
-fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
-    let crlf = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
-    }
 }
 
 /// The audit record of a decision: one log line, the filter state access

@@ -20,6 +20,13 @@ extern "C" {
         return_buffer_data: *mut *mut u8,
         return_buffer_size: *mut usize,
     ) -> u32;
+    fn proxy_set_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        size: usize,
+        buffer_data: *const u8,
+        buffer_size: usize,
+    ) -> u32;
     fn proxy_get_header_map_value(
         map_type: u32,
         key_data: *const u8,
@@ -127,6 +134,11 @@ pub fn buffer(kind: u32, start: usize, max: usize) -> Option<Vec<u8>> {
     let mut size = 0;
     let status = unsafe { proxy_get_buffer_bytes(kind, start, max, &mut data, &mut size) };
     (status == OK).then(|| unsafe { owned(data, size) })
+}
+
+/// Replaces bytes `start..start + size` of a buffer with `data`.
+pub fn set_buffer(kind: u32, start: usize, size: usize, data: &[u8]) -> bool {
+    unsafe { proxy_set_buffer_bytes(kind, start, size, data.as_ptr(), data.len()) == OK }
 }
 
 /// A header's value, as bytes (header values need not be UTF-8).

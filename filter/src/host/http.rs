@@ -77,7 +77,10 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> ProxyAction {
-        self.run(|s, h| s.on_response_body(h, body_size, end_of_stream))
+        let Some(plugin) = self.plugin.clone() else {
+            return ProxyAction::Continue;
+        };
+        self.run(|s, h| s.on_response_body(&plugin.config, h, body_size, end_of_stream))
     }
 
     fn on_log(&mut self) {
@@ -125,6 +128,14 @@ impl Host for HostCalls {
 
     fn remove_request_header(&mut self, name: &str) {
         abi::remove_header(abi::REQUEST_HEADERS, name);
+    }
+
+    fn remove_response_header(&mut self, name: &str) {
+        abi::remove_header(abi::RESPONSE_HEADERS, name);
+    }
+
+    fn set_response_body(&mut self, size: usize, data: &[u8]) {
+        abi::set_buffer(abi::RESPONSE_BODY, 0, size, data);
     }
 
     fn reply(&mut self, status: u32, body: &str) {

@@ -14,7 +14,10 @@ struct FakeHost {
     response_headers: Vec<(String, String)>,
     body: Vec<u8>,
     response_chunk: Vec<u8>,
+    /// The response body as the client receives it.
+    downstream: Vec<u8>,
     removed: Vec<String>,
+    removed_response: Vec<String>,
     replies: Vec<(u32, String)>,
     state: HashMap<String, String>,
     logs: RefCell<Vec<(Level, String)>>,
@@ -52,6 +55,17 @@ impl Host for FakeHost {
     }
     fn remove_request_header(&mut self, name: &str) {
         self.removed.push(name.to_owned());
+    }
+    fn remove_response_header(&mut self, name: &str) {
+        self.removed_response.push(name.to_owned());
+    }
+    fn set_response_body(&mut self, size: usize, data: &[u8]) {
+        assert_eq!(
+            size,
+            self.response_chunk.len(),
+            "the whole current chunk is replaced"
+        );
+        self.response_chunk = data.to_vec();
     }
     fn reply(&mut self, status: u32, body: &str) {
         self.replies.push((status, body.to_owned()));
@@ -138,7 +152,7 @@ impl Exchange {
         actions
     }
 
-    fn respond(&mut self, status: &str, content_type: &str, chunks: &[&str]) {
+    fn respond(&mut self, config: &Config, status: &str, content_type: &str, chunks: &[&str]) {
         self.host.response_headers = vec![
             (":status".into(), status.into()),
             ("content-type".into(), content_type.into()),
@@ -147,8 +161,14 @@ impl Exchange {
             .on_response_headers(&mut self.host, chunks.is_empty());
         for (i, chunk) in chunks.iter().enumerate() {
             self.host.response_chunk = chunk.as_bytes().to_vec();
-            self.stream
-                .on_response_body(&mut self.host, chunk.len(), i + 1 == chunks.len());
+            self.stream.on_response_body(
+                config,
+                &mut self.host,
+                chunk.len(),
+                i + 1 == chunks.len(),
+            );
+            let released = std::mem::take(&mut self.host.response_chunk);
+            self.host.downstream.extend(released);
         }
         self.stream.on_log(&mut self.host);
     }
@@ -226,6 +246,7 @@ fn rate_limited_calls_say_when_to_retry() {
     let mut first = Exchange::post("/mcp");
     first.send(&c, call(1, "create_issue").as_bytes());
     first.respond(
+        &c,
         "200",
         "application/json",
         &[r#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#],
@@ -396,7 +417,7 @@ fn failed_calls_give_their_reservations_back() {
         let mut x = Exchange::post("/mcp");
         x.send(&c, call(1, "create_issue").as_bytes());
         assert_eq!(count(&mut x.host, &c), 1.0);
-        x.respond(status, content_type, chunks);
+        x.respond(&c, status, content_type, chunks);
         assert_eq!(count(&mut x.host, &c), *expected, "{status} {chunks:?}");
         assert_eq!(
             x.host.metrics.contains(&"Rollback".to_string()),
@@ -445,4 +466,209 @@ fn a_batch_with_a_denied_call_runs_nothing() {
         "nothing of a refused batch counts"
     );
     assert_eq!(x.host.state["mcp_policy.decision"], "deny");
+}
+
+const LIST_POLICY: &str = r#"{"version":"1","default":"deny","hide":["echo_secret"],"tools":{
+    "echo":{},"echo_secret":{},"off":{"action":"deny"},"ask":{"require":[{"conditions":[{"path":"args.a","op":"exists","value":true}]}]}}}"#;
+
+fn tools_result(id: &str, names: &[&str]) -> String {
+    let tools: Vec<String> = names
+        .iter()
+        .map(|n| format!(r#"{{"name":"{n}","description":"d","inputSchema":{{"type":"object"}}}}"#))
+        .collect();
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"result":{{"tools":[{}],"nextCursor":"c2"}}}}"#,
+        tools.join(",")
+    )
+}
+
+fn listed(body: &[u8]) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    v["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn tools_list_is_cut_to_the_caller_over_json() {
+    let c = config(LIST_POLICY);
+    let mut x = Exchange::new(&[
+        (":method", "POST"),
+        (":path", "/mcp"),
+        ("accept-encoding", "gzip"),
+    ]);
+    x.send(
+        &c,
+        br#"{"jsonrpc":"2.0","id":"l1","method":"tools/list","params":{"cursor":"c1"}}"#,
+    );
+    assert_eq!(
+        x.host.removed,
+        ["accept-encoding"],
+        "the response must come uncompressed"
+    );
+    let result = tools_result("\"l1\"", &["echo", "echo_secret", "off", "ask", "unlisted"]);
+    let (a, b) = result.split_at(40);
+    x.respond(&c, "200", "application/json", &[a, b]);
+    assert_eq!(x.host.removed_response, ["content-length"]);
+    assert_eq!(listed(&x.host.downstream), ["echo", "ask"]);
+    let v: serde_json::Value = serde_json::from_slice(&x.host.downstream).unwrap();
+    assert_eq!(v["result"]["nextCursor"], "c2", "pagination is kept");
+    assert_eq!(v["id"], "l1");
+}
+
+#[test]
+fn tools_list_is_cut_to_the_caller_over_sse() {
+    let c = config(LIST_POLICY);
+    let mut x = Exchange::post("/mcp");
+    x.send(&c, br#"{"jsonrpc":"2.0","id":9,"method":"tools/list"}"#);
+    let progress = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progress\":1}}\n\n";
+    let list = format!(
+        "event: message\r\nid: ev-2\r\ndata: {}\r\n\r\n",
+        tools_result("9", &["echo_secret", "echo"])
+    );
+    let stream = format!("{progress}{list}");
+    let cuts: Vec<&str> = vec![
+        &stream[..10],
+        &stream[10..90],
+        &stream[90..200],
+        &stream[200..],
+    ];
+    x.respond(&c, "200", "text/event-stream", &cuts);
+    let out = String::from_utf8(x.host.downstream.clone()).unwrap();
+    assert!(
+        out.starts_with(progress),
+        "other events pass unchanged: {out}"
+    );
+    assert!(out.contains("id: ev-2\n"), "{out}");
+    assert!(!out.contains("echo_secret"), "{out}");
+    let data_line = out
+        .lines()
+        .find(|l| l.starts_with("data: {\"jsonrpc\":\"2.0\",\"id\":9"))
+        .unwrap();
+    assert_eq!(
+        listed(data_line.trim_start_matches("data: ").as_bytes()),
+        ["echo"]
+    );
+}
+
+#[test]
+fn a_tool_list_the_filter_cannot_read_is_withheld() {
+    let c = config(LIST_POLICY);
+    let mut x = Exchange::post("/mcp");
+    x.send(&c, br#"{"jsonrpc":"2.0","id":4,"method":"tools/list"}"#);
+    x.host.response_headers = vec![
+        (":status".into(), "200".into()),
+        ("content-type".into(), "application/json".into()),
+        ("content-encoding".into(), "gzip".into()),
+    ];
+    x.stream.on_response_headers(&mut x.host, false);
+    for (i, chunk) in [&b"\x1f\x8b\x08\x00"[..], b"\x00\x01"].iter().enumerate() {
+        x.host.response_chunk = chunk.to_vec();
+        x.stream
+            .on_response_body(&c, &mut x.host, chunk.len(), i == 1);
+        x.host
+            .downstream
+            .extend(std::mem::take(&mut x.host.response_chunk));
+    }
+    assert_eq!(
+        x.host.removed_response,
+        ["content-length", "content-encoding"]
+    );
+    let v: serde_json::Value = serde_json::from_slice(&x.host.downstream).unwrap();
+    assert_eq!(v["id"], 4);
+    assert_eq!(v["error"]["code"], -32603);
+}
+
+#[test]
+fn a_caller_without_a_policy_sees_no_tools_and_other_responses_pass() {
+    let c = config(&format!(
+        r#"{{"policies":{{"p":{LIST_POLICY}}},"grants":{{"g":{{"policy":"p","match":["a"]}}}},"identity":[{{"header":"x-agent-id"}}]}}"#
+    ));
+    let mut x = Exchange::new(&[
+        (":method", "POST"),
+        (":path", "/mcp"),
+        ("x-agent-id", "stranger"),
+    ]);
+    x.send(&c, br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    x.respond(
+        &c,
+        "200",
+        "application/json",
+        &[&tools_result("1", &["echo", "ask"])],
+    );
+    assert!(listed(&x.host.downstream).is_empty());
+
+    let mut other = Exchange::post("/mcp");
+    other.send(&c, br#"{"jsonrpc":"2.0","id":1,"method":"prompts/list"}"#);
+    other.respond(
+        &c,
+        "200",
+        "application/json",
+        &[r#"{"jsonrpc":"2.0","id":1,"result":{"prompts":[]}}"#],
+    );
+    assert_eq!(
+        other.host.downstream,
+        br#"{"jsonrpc":"2.0","id":1,"result":{"prompts":[]}}"#
+    );
+    assert!(other.host.removed_response.is_empty());
+}
+
+#[test]
+fn routing_headers_that_disagree_with_the_body_are_refused() {
+    let c = config(POLICY);
+    let mut x = Exchange::new(&[
+        (":method", "POST"),
+        (":path", "/mcp"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "echo"),
+        ("mcp-protocol-version", "2026-07-28"),
+    ]);
+    x.send(&c, call(3, "delete_repository").as_bytes());
+    assert_eq!(x.host.replies[0].0, 400);
+    let r = x.reply_json();
+    assert_eq!(
+        (r["id"].clone(), r["error"]["code"].clone()),
+        (
+            serde_json::json!(3),
+            serde_json::json!(codes::HEADER_MISMATCH)
+        )
+    );
+
+    let mut ok = Exchange::new(&[
+        (":method", "POST"),
+        (":path", "/mcp"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "=?base64?ZWNobw==?="),
+    ]);
+    assert_eq!(
+        ok.send(&c, call(3, "echo").as_bytes()).last(),
+        Some(&Continue)
+    );
+
+    let mut modern = Exchange::new(&[
+        (":method", "POST"),
+        (":path", "/mcp"),
+        ("mcp-protocol-version", "2026-07-28"),
+    ]);
+    modern.send(&c, call(5, "delete_repository").as_bytes());
+    assert_eq!(modern.reply_json()["result"]["resultType"], "complete");
+}
+
+#[test]
+fn denials_echo_every_kind_of_id_exactly() {
+    let c = config(POLICY);
+    for id in ["1.50", "-7", "18446744073709551616", r#""\u0041b""#, r#""""#, "1e3"] {
+        let mut x = Exchange::post("/mcp");
+        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"nope"}}}}"#);
+        x.send(&c, body.as_bytes());
+        let reply = &x.host.replies[0].1;
+        assert!(reply.starts_with(&format!(r#"{{"jsonrpc":"2.0","id":{id},"#)), "{id}: {reply}");
+    }
+    let mut batch = Exchange::post("/mcp");
+    let body = format!(r#"[{},{{"jsonrpc":"2.0","id":2.0,"method":"tools/call","params":{{"name":"nope"}}}}]"#, call(1, "echo"));
+    batch.send(&c, body.as_bytes());
+    assert!(batch.host.replies[0].1.contains(r#""id":2.0,"#), "{}", batch.host.replies[0].1);
 }
