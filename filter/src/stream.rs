@@ -253,17 +253,6 @@ impl Stream {
             Phase::Replied => return Action::Pause,
             _ => return Action::Continue,
         }
-        if size > config.mcp.max_body_bytes {
-            let refusal = Refusal {
-                code: codes::TOO_LARGE,
-                message: format!(
-                    "Request body is larger than the {} bytes the policy filter reads",
-                    config.mcp.max_body_bytes
-                ),
-                id: None,
-            };
-            return self.refuse(config, host, &refusal);
-        }
         if self.phase == Phase::Sniffing {
             let prefix = host.request_body(size.min(SNIFF_BYTES)).unwrap_or_default();
             match first_significant(&prefix) {
@@ -275,6 +264,17 @@ impl Stream {
                 None if prefix.len() >= SNIFF_BYTES => self.phase = Phase::Buffering,
                 None => {}
             }
+        }
+        if size > config.mcp.max_body_bytes {
+            let refusal = Refusal {
+                code: codes::TOO_LARGE,
+                message: format!(
+                    "Request body is larger than the {} bytes the policy filter reads",
+                    config.mcp.max_body_bytes
+                ),
+                id: None,
+            };
+            return self.refuse(config, host, &refusal);
         }
         if !end_of_stream {
             return Action::Pause;

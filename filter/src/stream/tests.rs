@@ -660,15 +660,34 @@ fn routing_headers_that_disagree_with_the_body_are_refused() {
 #[test]
 fn denials_echo_every_kind_of_id_exactly() {
     let c = config(POLICY);
-    for id in ["1.50", "-7", "18446744073709551616", r#""\u0041b""#, r#""""#, "1e3"] {
+    for id in [
+        "1.50",
+        "-7",
+        "18446744073709551616",
+        r#""\u0041b""#,
+        r#""""#,
+        "1e3",
+    ] {
         let mut x = Exchange::post("/mcp");
-        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"nope"}}}}"#);
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"nope"}}}}"#
+        );
         x.send(&c, body.as_bytes());
         let reply = &x.host.replies[0].1;
-        assert!(reply.starts_with(&format!(r#"{{"jsonrpc":"2.0","id":{id},"#)), "{id}: {reply}");
+        assert!(
+            reply.starts_with(&format!(r#"{{"jsonrpc":"2.0","id":{id},"#)),
+            "{id}: {reply}"
+        );
     }
     let mut batch = Exchange::post("/mcp");
-    let body = format!(r#"[{},{{"jsonrpc":"2.0","id":2.0,"method":"tools/call","params":{{"name":"nope"}}}}]"#, call(1, "echo"));
+    let body = format!(
+        r#"[{},{{"jsonrpc":"2.0","id":2.0,"method":"tools/call","params":{{"name":"nope"}}}}]"#,
+        call(1, "echo")
+    );
     batch.send(&c, body.as_bytes());
-    assert!(batch.host.replies[0].1.contains(r#""id":2.0,"#), "{}", batch.host.replies[0].1);
+    assert!(
+        batch.host.replies[0].1.contains(r#""id":2.0,"#),
+        "{}",
+        batch.host.replies[0].1
+    );
 }
