@@ -184,7 +184,9 @@ impl fmt::Display for Num {
         match self {
             Num::U(u) => write!(f, "{u}"),
             Num::I(i) => write!(f, "{i}"),
-            Num::F(x) => write!(f, "{x}"),
+            // serde_json's float formatting is already in the module; core's
+            // would add its own.
+            Num::F(x) => f.write_str(&serde_json::to_string(x).unwrap_or_default()),
         }
     }
 }
@@ -276,13 +278,10 @@ fn duplicate_key<'m>(members: &'m [(Cow<'_, str>, Json<'_>)]) -> Option<&'m str>
         }
         return None;
     }
-    // Large objects: sort references instead of comparing every pair, so a
-    // body of many keys cannot make reading quadratic.
-    let mut keys: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
-    keys.sort_unstable();
-    keys.windows(2)
-        .find(|w| w.first() == w.get(1))
-        .and_then(|w| w.first().copied())
+    // Large objects: a set instead of comparing every pair, so a body of
+    // many keys cannot make reading quadratic.
+    let mut seen = std::collections::HashSet::with_capacity(members.len());
+    members.iter().map(|(k, _)| k.as_ref()).find(|k| !seen.insert(*k))
 }
 
 /// An object key that borrows from the input when it has no escapes.
