@@ -281,7 +281,10 @@ fn duplicate_key<'m>(members: &'m [(Cow<'_, str>, Json<'_>)]) -> Option<&'m str>
     // Large objects: a set instead of comparing every pair, so a body of
     // many keys cannot make reading quadratic.
     let mut seen = std::collections::HashSet::with_capacity(members.len());
-    members.iter().map(|(k, _)| k.as_ref()).find(|k| !seen.insert(*k))
+    members
+        .iter()
+        .map(|(k, _)| k.as_ref())
+        .find(|k| !seen.insert(*k))
 }
 
 /// An object key that borrows from the input when it has no escapes.

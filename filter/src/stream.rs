@@ -56,8 +56,9 @@ pub enum Metric<'a> {
 
 /// What the stream needs from the proxy.
 pub trait Host {
-    fn request_header(&self, name: &str) -> Option<String>;
-    fn response_header(&self, name: &str) -> Option<String>;
+    /// Every request header (lower-case names), read once per callback.
+    fn request_headers(&self) -> Headers;
+    fn response_headers(&self) -> Headers;
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
     /// The first `size` bytes of the buffered request body.
     fn request_body(&self, size: usize) -> Option<Vec<u8>>;
@@ -77,14 +78,35 @@ pub trait Host {
     fn counters(&mut self) -> &mut dyn CounterStore;
 }
 
-struct Facts<'h>(&'h dyn Host);
+/// Header pairs, as the host lends them in one call.
+#[derive(Debug, Default, Clone)]
+pub struct Headers(pub Vec<(String, String)>);
+
+impl Headers {
+    /// The first value of header `name` (names compare case-insensitively).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn owned(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_owned)
+    }
+}
+
+struct Facts<'h> {
+    headers: &'h Headers,
+    host: &'h dyn Host,
+}
 
 impl RequestFacts for Facts<'_> {
     fn header(&self, name: &str) -> Option<String> {
-        self.0.request_header(name)
+        self.headers.owned(name)
     }
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-        self.0.property(path)
+        self.host.property(path)
     }
 }
 
@@ -141,6 +163,7 @@ struct RequestInfo {
     /// 2026-07-28 routing headers, checked against the body.
     mcp_method: Option<String>,
     mcp_name: Option<String>,
+    accept_encoding: bool,
 }
 
 /// What the filter does with the response.
@@ -192,22 +215,26 @@ impl Stream {
         host: &mut dyn Host,
         end_of_stream: bool,
     ) -> Action {
-        let path = host.request_header(":path").unwrap_or_default();
-        self.mcp_path = config.is_mcp_path(&path);
+        let headers = host.request_headers();
+        self.mcp_path = config.is_mcp_path(headers.get(":path").unwrap_or_default());
         self.request = RequestInfo {
-            caller: Some(config.caller(&Facts(&*host))),
-            session: host.request_header("mcp-session-id"),
-            request_id: host.request_header("x-request-id"),
-            protocol_version: host.request_header("mcp-protocol-version"),
-            mcp_method: host.request_header("mcp-method"),
-            mcp_name: host.request_header("mcp-name"),
+            caller: Some(config.caller(&Facts {
+                headers: &headers,
+                host: &*host,
+            })),
+            session: headers.owned("mcp-session-id"),
+            request_id: headers.owned("x-request-id"),
+            protocol_version: headers.owned("mcp-protocol-version"),
+            mcp_method: headers.owned("mcp-method"),
+            mcp_name: headers.owned("mcp-name"),
+            accept_encoding: headers.get("accept-encoding").is_some(),
         };
-        if config.strip_authorization && host.request_header("authorization").is_some() {
+        if config.strip_authorization && headers.get("authorization").is_some() {
             host.remove_request_header("authorization");
         }
         if end_of_stream {
-            let post = host
-                .request_header(":method")
+            let post = headers
+                .get(":method")
                 .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
             if self.mcp_path && post {
                 let refusal = Refusal {
@@ -220,8 +247,7 @@ impl Stream {
             self.phase = Phase::Passed;
             return Action::Continue;
         }
-        let encoding = host.request_header("content-encoding").unwrap_or_default();
-        let encoding = encoding.trim();
+        let encoding = headers.get("content-encoding").unwrap_or_default().trim();
         if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
             // A compressed body could hide a tools/call: never let one past.
             let refusal = Refusal {
@@ -295,7 +321,10 @@ impl Stream {
     ) -> Context<'s> {
         let caller = match &self.request.caller {
             Some(c) => c,
-            None => fallback.insert(config.caller(&Facts(host))),
+            None => fallback.insert(config.caller(&Facts {
+                headers: &Headers::default(),
+                host,
+            })),
         };
         Context {
             caller,
@@ -343,7 +372,7 @@ impl Stream {
                 .collect();
             // The response is read (tool lists, failed calls): ask for it
             // uncompressed.
-            if host.request_header("accept-encoding").is_some() {
+            if self.request.accept_encoding {
                 host.remove_request_header("accept-encoding");
             }
         }
@@ -389,8 +418,9 @@ impl Stream {
         if self.held.is_empty() && self.lists.is_empty() {
             return Action::Continue;
         }
-        let status: u32 = host
-            .response_header(":status")
+        let headers = host.response_headers();
+        let status: u32 = headers
+            .get(":status")
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0);
         if status >= 500 {
@@ -401,14 +431,14 @@ impl Stream {
             self.held.clear();
             return Action::Continue;
         }
-        let content_type = host
-            .response_header("content-type")
+        let content_type = headers
+            .get("content-type")
             .unwrap_or_default()
             .to_ascii_lowercase();
         self.response.sse = content_type.starts_with("text/event-stream");
         let readable = self.response.sse || content_type.contains("json");
-        let encoded = host
-            .response_header("content-encoding")
+        let encoded = headers
+            .get("content-encoding")
             .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
         self.response.mode = if self.lists.is_empty() || !(200..300).contains(&status) {
             if readable && !encoded && !self.held.is_empty() {

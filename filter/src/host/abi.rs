@@ -27,12 +27,10 @@ extern "C" {
         buffer_data: *const u8,
         buffer_size: usize,
     ) -> u32;
-    fn proxy_get_header_map_value(
+    fn proxy_get_header_map_pairs(
         map_type: u32,
-        key_data: *const u8,
-        key_size: usize,
-        return_value_data: *mut *mut u8,
-        return_value_size: *mut usize,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
     ) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
     fn proxy_get_property(
@@ -141,13 +139,45 @@ pub fn set_buffer(kind: u32, start: usize, size: usize, data: &[u8]) -> bool {
     unsafe { proxy_set_buffer_bytes(kind, start, size, data.as_ptr(), data.len()) == OK }
 }
 
-/// A header's value, as bytes (header values need not be UTF-8).
-pub fn header(map: u32, name: &str) -> Option<Vec<u8>> {
+/// Every pair of a header map, in one host call. Names and values that are
+/// not UTF-8 are read lossily (a header can never trap the VM).
+pub fn header_pairs(map: u32) -> Vec<(String, String)> {
     let mut data = null_mut();
     let mut size = 0;
-    let status =
-        unsafe { proxy_get_header_map_value(map, name.as_ptr(), name.len(), &mut data, &mut size) };
-    (status == OK).then(|| unsafe { owned(data, size) })
+    let status = unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) };
+    if status != OK {
+        return Vec::new();
+    }
+    let bytes = unsafe { owned(data, size) };
+    parse_pairs(&bytes).unwrap_or_default()
+}
+
+/// The host's map encoding: a u32 count, a (u32, u32) size pair per entry,
+/// then each name and value followed by NUL; all little-endian.
+fn parse_pairs(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+    let word = |at: usize| -> Option<usize> {
+        let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        usize::try_from(u32::from_le_bytes(b)).ok()
+    };
+    let count = word(0)?;
+    let mut sizes = Vec::with_capacity(count.min(1024));
+    for i in 0..count {
+        let at = i.checked_mul(8)?.checked_add(4)?;
+        sizes.push((word(at)?, word(at.checked_add(4)?)?));
+    }
+    let mut at = count.checked_mul(8)?.checked_add(4)?;
+    let mut out = Vec::with_capacity(sizes.len());
+    for (k, v) in sizes {
+        let key = bytes.get(at..at.checked_add(k)?)?;
+        at = at.checked_add(k)?.checked_add(1)?;
+        let value = bytes.get(at..at.checked_add(v)?)?;
+        at = at.checked_add(v)?.checked_add(1)?;
+        out.push((
+            String::from_utf8_lossy(key).into_owned(),
+            String::from_utf8_lossy(value).into_owned(),
+        ));
+    }
+    Some(out)
 }
 
 pub fn remove_header(map: u32, name: &str) {

@@ -4,7 +4,7 @@
 use super::abi::{self, LogLevel};
 use super::root::{Plugin, SharedCells, VERDICTS};
 use crate::engine::counters::{CasStore, CounterStore};
-use crate::stream::{Action, Host, Level, Metric, Stream};
+use crate::stream::{Action, Headers, Host, Level, Metric, Stream};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action as ProxyAction;
 use std::rc::Rc;
@@ -97,17 +97,13 @@ struct HostCalls {
     store: CasStore<SharedCells>,
 }
 
-fn text(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
 impl Host for HostCalls {
-    fn request_header(&self, name: &str) -> Option<String> {
-        abi::header(abi::REQUEST_HEADERS, name).map(text)
+    fn request_headers(&self) -> Headers {
+        Headers(abi::header_pairs(abi::REQUEST_HEADERS))
     }
 
-    fn response_header(&self, name: &str) -> Option<String> {
-        abi::header(abi::RESPONSE_HEADERS, name).map(text)
+    fn response_headers(&self) -> Headers {
+        Headers(abi::header_pairs(abi::RESPONSE_HEADERS))
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {

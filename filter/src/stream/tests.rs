@@ -26,20 +26,15 @@ struct FakeHost {
 }
 
 impl Host for FakeHost {
-    fn request_header(&self, name: &str) -> Option<String> {
-        let found = self
+    fn request_headers(&self) -> Headers {
+        let kept = self
             .request_headers
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name));
-        found
-            .map(|(_, v)| v.clone())
-            .filter(|_| !self.removed.iter().any(|r| r == name))
+            .filter(|(k, _)| !self.removed.contains(k));
+        Headers(kept.cloned().collect())
     }
-    fn response_header(&self, name: &str) -> Option<String> {
-        self.response_headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
+    fn response_headers(&self) -> Headers {
+        Headers(self.response_headers.clone())
     }
     fn property(&self, _path: &[&str]) -> Option<Vec<u8>> {
         None
