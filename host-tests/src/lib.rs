@@ -120,6 +120,8 @@ pub const WASM_ENV: &str = "MCP_POLICY_WASM";
 struct Compiled {
     engine: Engine,
     pre: InstancePre<HostState>,
+    /// Compiled with fuel metering (see [`Plugin::load_with_fuel`]).
+    fuel: bool,
 }
 
 fn compile(engine: Engine, module: Module) -> Result<Compiled> {
@@ -132,11 +134,18 @@ fn compile(engine: Engine, module: Module) -> Result<Compiled> {
     let pre = linker
         .instantiate_pre(&module)
         .map_err(|e| anyhow!("linking the module: {e:?}"))?;
-    Ok(Compiled { engine, pre })
+    let fuel = engine.get_consume_fuel();
+    Ok(Compiled { engine, pre, fuel })
 }
 
 fn new_engine() -> Result<Engine> {
-    Engine::new(&Config::new()).map_err(|e| anyhow!("creating the wasmtime engine: {e:?}"))
+    new_engine_with(false)
+}
+
+fn new_engine_with(consume_fuel: bool) -> Result<Engine> {
+    let mut config = Config::new();
+    config.consume_fuel(consume_fuel);
+    Engine::new(&config).map_err(|e| anyhow!("creating the wasmtime engine: {e:?}"))
 }
 
 /// A compiled proxy-wasm module plus the process-wide state shared by all
@@ -168,6 +177,36 @@ impl Plugin {
             Arc::new(compile(engine, module)?),
             Some(wasm_path.to_path_buf()),
         ))
+    }
+
+    /// Compiles the `.wasm` at `wasm_path` with fuel metering, so that
+    /// [`Vm::fuel_consumed`] counts the guest's work: about one unit per wasm
+    /// instruction executed (`nop`, `drop` and block markers are free), plus
+    /// one per byte moved by `memory.copy`/`memory.fill`. The count does not
+    /// depend on the machine or its load, which makes it a deterministic cost
+    /// figure; host functions cost nothing. Metered code runs slower, so time
+    /// a plugin from [`load`](Self::load) instead.
+    pub fn load_with_fuel(wasm_path: &Path) -> Result<Arc<Plugin>> {
+        let engine = new_engine_with(true)?;
+        let module = Module::from_file(&engine, wasm_path)
+            .map_err(|e| anyhow!("compiling {}: {e:?}", wasm_path.display()))?;
+        Ok(Self::with(
+            Arc::new(compile(engine, module)?),
+            Some(wasm_path.to_path_buf()),
+        ))
+    }
+
+    /// A new `Plugin` running the same compiled code (nothing is recompiled)
+    /// with fresh shared data, metrics, queues and clock, as a second Envoy
+    /// process would.
+    pub fn with_fresh_state(&self) -> Arc<Plugin> {
+        Self::with(self.compiled.clone(), self.path.clone())
+    }
+
+    /// Whether this plugin was compiled with fuel metering
+    /// ([`load_with_fuel`](Self::load_with_fuel)).
+    pub fn meters_fuel(&self) -> bool {
+        self.compiled.fuel
     }
 
     /// Compiles a module from bytes: binary wasm or WAT text (handy for

@@ -14,6 +14,9 @@ use crate::stream::Stream;
 use crate::types::{Action, GrpcCall, HttpCall};
 use crate::Plugin;
 
+/// The fuel a metered VM starts with: more than any test can burn.
+const FUEL_TANK: u64 = u64::MAX / 2;
+
 /// A running instance of the plugin (one Envoy worker's VM).
 ///
 /// Create it with [`Plugin::new_vm`], start it with [`Vm::configure`], then
@@ -54,6 +57,13 @@ fn len(n: usize) -> i32 {
 impl Vm {
     pub(crate) fn new(plugin: Arc<Plugin>) -> Result<Self> {
         let mut store = Store::new(plugin.engine(), HostState::new(plugin.shared.clone()));
+        if plugin.meters_fuel() {
+            // A metered store starts empty; fill it so nothing ever runs out, and
+            // count what was burnt (see `fuel_consumed`).
+            store
+                .set_fuel(FUEL_TANK)
+                .map_err(|e| anyhow!("setting fuel: {e:?}"))?;
+        }
         let instance = plugin
             .instance_pre()
             .instantiate(&mut store)
@@ -205,6 +215,17 @@ impl Vm {
             .logs
             .iter()
             .any(|(_, m)| m.contains(needle))
+    }
+
+    /// The fuel the guest has burnt in this VM so far (every call since the VM
+    /// was created), if the plugin was loaded with
+    /// [`Plugin::load_with_fuel`]; `None` otherwise. Take the difference of
+    /// two readings to cost one piece of work.
+    pub fn fuel_consumed(&self) -> Option<u64> {
+        if !self.plugin.meters_fuel() {
+            return None;
+        }
+        self.store.get_fuel().ok().map(|left| FUEL_TANK - left)
     }
 
     /// The period the filter set with `proxy_set_tick_period_milliseconds` (0 = none).
