@@ -1,0 +1,421 @@
+//! `stream::Stream` driven through a whole exchange with a fake host:
+//! request headers, the body in chunks, response headers, response body in
+//! chunks, the end of the exchange.
+//!
+//! Input: a 23-byte header, then a tail holding the request header lines,
+//! the request body and the response:
+//! `[config lo][config hi][flags][hdr len: u16][body len: u16]
+//!  [4 x u16 request split points][4 x u16 response split points]`.
+//! Request header lines are `name:value` (`:path:/mcp` for pseudo headers).
+//! The response is `status\nname:value\n...\n\nbody`. `flags`: bit 0 the
+//! headers end the stream when the body is empty; bit 1 the upstream
+//! answers; bit 2 the exchange is reset before it does; bit 3 response
+//! headers end the response; bit 4 the request ends with trailers (the last
+//! body chunk does not end the stream); bits 5-7 the clock.
+//!
+//! The host is modelled as Envoy behaves: body chunks are buffered while
+//! the filter pauses and go upstream when it continues; a local reply ends
+//! the request; with trailers, the proxy-wasm SDK's default trailers
+//! callback continues, which releases what is buffered.
+//!
+//! Properties: nothing panics; at most one local reply, valid JSON-RPC with
+//! a 200/400/413/415 status, and when there is one nothing of the request
+//! went upstream before it; a request that ends without a reply was
+//! continued; what `mcp::parse` + `judge` block (fresh counters, same
+//! caller) is never let through, and what the README says passes is not
+//! refused: requests without a body, bodies that cannot be JSON off the MCP
+//! paths, other JSON off the MCP paths, allowed calls; an upstream 5xx or a
+//! reset gives every reservation back.
+#![no_main]
+
+use fuzzkit::check::counter_keys;
+use fuzzkit::fake::{Facts, FakeHost};
+use fuzzkit::policies::{self, Parsed};
+use libfuzzer_sys::fuzz_target;
+use mcp_policy::config::Config;
+use mcp_policy::engine::counters::{CounterStore, MemoryStore};
+use mcp_policy::judge::{judge, Context};
+use mcp_policy::mcp;
+use mcp_policy::stream::{Action, Stream};
+
+const HEAD: usize = 23;
+
+fn u16_at(d: &[u8], i: usize) -> usize {
+    usize::from(u16::from_le_bytes([d[i], d[i + 1]]))
+}
+
+fn header_lines(blob: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(blob)
+        .split('\n')
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let from = usize::from(line.starts_with(':'));
+            match line[from..].find(':') {
+                Some(i) => (line[..from + i].to_owned(), line[from + i + 1..].to_owned()),
+                None => (line.to_owned(), String::new()),
+            }
+        })
+        .collect()
+}
+
+/// Cumulative chunk ends of `len` bytes, from up to four split points.
+fn chunks(d: &[u8], at: usize, len: usize) -> Vec<usize> {
+    let mut ends: Vec<usize> = (0..4)
+        .map(|k| u16_at(d, at + 2 * k))
+        .filter(|&p| len > 0 && p % (len + 1) > 0)
+        .map(|p| p % (len + 1))
+        .collect();
+    ends.push(len);
+    ends.sort_unstable();
+    ends.dedup();
+    ends
+}
+
+/// What the README says must happen to a request, judged without `stream`.
+#[derive(Debug, PartialEq)]
+enum Expect {
+    Reply(u32),
+    Pass,
+    Unsure,
+}
+
+fn expected(config: &Config, host: &FakeHost, body: &[u8], headers_end: bool, now_ms: u64) -> Expect {
+    let path = host.request_headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(":path"));
+    let path = path.map(|(_, v)| v.as_str()).unwrap_or("");
+    let mcp_path = config.is_mcp_path(path);
+    let header = |name: &str| {
+        host.request_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let post = header(":method").is_some_and(|m| m.eq_ignore_ascii_case("POST"));
+    if body.is_empty() {
+        // "Requests without a body (GET SSE streams, DELETE, health checks)
+        // pass"; "an empty POST" on an MCP path is refused. A body that ends
+        // with an empty data frame is no body either.
+        return if mcp_path && post {
+            Expect::Reply(400)
+        } else if mcp_path && !headers_end && fuzzkit::check::known("empty-body-non-post") {
+            Expect::Unsure
+        } else {
+            Expect::Pass
+        };
+    }
+    let encoding = header("content-encoding").unwrap_or_default();
+    let encoding = encoding.trim();
+    if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
+        return Expect::Reply(415);
+    }
+    if !mcp_path && !mcp::could_be_json(body) {
+        // Forms and text off the MCP paths pass, large ones too.
+        return Expect::Pass;
+    }
+    if body.len() > config.mcp.max_body_bytes {
+        return Expect::Reply(413);
+    }
+    match mcp::parse(body) {
+        Ok(parsed) => {
+            if mcp::check_routing_headers(
+                &parsed,
+                header("mcp-method").as_deref(),
+                header("mcp-name").as_deref(),
+            )
+            .is_err()
+            {
+                return Expect::Reply(400);
+            }
+            let facts = Facts {
+                headers: host.request_headers.clone(),
+                properties: host.properties.clone(),
+            };
+            let caller = config.caller(&facts);
+            let session = header("mcp-session-id");
+            let request_id = header("x-request-id");
+            let ctx = Context {
+                caller: &caller,
+                session: session.as_deref(),
+                request_id: request_id.as_deref(),
+                now_ms,
+            };
+            let mut store = MemoryStore::default();
+            let j = judge(config, &parsed, ctx, &mut store);
+            if j.decision.decision.blocks() {
+                Expect::Reply(200)
+            } else {
+                Expect::Pass
+            }
+        }
+        Err(_) => {
+            let other_json = !mcp_path
+                && mcp_policy::json::parse(body).is_ok_and(|v| !mcp::is_jsonrpc_shaped(&v));
+            if other_json {
+                Expect::Pass
+            } else {
+                Expect::Reply(400)
+            }
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < HEAD {
+        return;
+    }
+    let parsed: &Parsed = policies::pick(u16_at(data, 0));
+    let config = &parsed.config;
+    let flags = data[2];
+    let tail = &data[HEAD..];
+    let hdr_len = u16_at(data, 3).min(tail.len());
+    let (hdr_blob, tail) = tail.split_at(hdr_len);
+    let body_len = u16_at(data, 5).min(tail.len());
+    let (body, response) = tail.split_at(body_len);
+    let now_ms = fuzzkit::NOW_MS + u64::from(flags >> 5) * 7_919;
+    let trailers = flags & 0x10 != 0 && !body.is_empty();
+
+    let mut host = FakeHost {
+        request_headers: header_lines(hdr_blob),
+        now_ms,
+        ..FakeHost::default()
+    };
+    let headers_end = body.is_empty() && flags & 1 != 0;
+    let expect = expected(config, &host, body, headers_end, now_ms);
+    let mut stream = Stream::new();
+    let mut upstream_headers = false;
+    let mut released: Vec<u8> = Vec::new();
+    let mut buffered: Vec<u8> = Vec::new();
+    let mut last = stream.on_request_headers(config, &mut host, headers_end);
+    if last == Action::Continue {
+        upstream_headers = true;
+    }
+    let mut ended = headers_end;
+    if host.replies.is_empty() && !headers_end {
+        let ends = if body.is_empty() {
+            vec![0]
+        } else {
+            chunks(data, 7, body.len())
+        };
+        let mut from = 0;
+        for (i, &end) in ends.iter().enumerate() {
+            buffered.extend_from_slice(&body[from..end]);
+            from = end;
+            host.body = buffered.clone();
+            let eos = i + 1 == ends.len() && !trailers;
+            last = stream.on_request_body(config, &mut host, buffered.len(), eos);
+            if !host.replies.is_empty() {
+                assert_eq!(last, Action::Pause, "a reply, then Continue");
+                break;
+            }
+            if last == Action::Continue {
+                upstream_headers = true;
+                released.append(&mut buffered);
+            }
+            ended = eos;
+        }
+        if trailers && host.replies.is_empty() && !fuzzkit::check::known("trailers") {
+            // The SDK's default on_http_request_trailers continues: Envoy
+            // sends the headers and whatever is buffered upstream.
+            upstream_headers = true;
+            released.append(&mut buffered);
+            ended = true;
+        }
+    }
+
+    // Replies.
+    assert!(host.replies.len() <= 1, "more than one local reply");
+    if let Some((status, text)) = host.replies.first() {
+        assert!(
+            !upstream_headers && released.is_empty(),
+            "a local reply after the request went upstream"
+        );
+        assert!([200, 400, 413, 415].contains(status), "reply status {status}");
+        let v = mcp_policy::json::parse(text.as_bytes())
+            .unwrap_or_else(|e| panic!("reply is not strict JSON ({e}): {text}"));
+        match &v {
+            mcp_policy::json::Json::Obj(_) => {
+                assert_eq!(v.get("jsonrpc").and_then(|j| j.as_str()), Some("2.0"), "reply jsonrpc")
+            }
+            mcp_policy::json::Json::Arr(items) => assert!(!items.is_empty(), "an empty batch reply"),
+            _ => panic!("reply is neither a response nor a batch: {text}"),
+        }
+    } else if ended && !trailers {
+        assert_eq!(last, Action::Continue, "a request ended with neither a reply nor Continue");
+        assert!(upstream_headers, "the request never went upstream");
+    }
+
+    // What the README says.
+    let replied = host.replies.first().map(|(s, _)| *s);
+    let trailers_only = trailers && fuzzkit::check::known("trailers");
+    if !trailers_only {
+        match expect {
+            Expect::Reply(status) => assert_eq!(
+                replied,
+                Some(status),
+                "expected a {status} reply; the stream {}",
+                if released.is_empty() && !upstream_headers {
+                    "held the request".to_owned()
+                } else {
+                    format!("let {} body bytes through", released.len())
+                }
+            ),
+            Expect::Pass => assert_eq!(replied, None, "expected the request to pass: {:?}", host.replies),
+            Expect::Unsure => {}
+        }
+    }
+
+    // The response, or a reset.
+    let keys = {
+        let facts = Facts {
+            headers: host.request_headers.clone(),
+            properties: Vec::new(),
+        };
+        let caller = config.caller(&facts);
+        let session = host
+            .request_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("mcp-session-id"))
+            .map(|(_, v)| v.clone());
+        counter_keys(config, &caller, session.as_deref(), now_ms)
+    };
+    let reset = flags & 4 != 0;
+    let answers = flags & 2 != 0 && !reset && replied.is_none();
+    let mut status_5xx = false;
+    let mut downstream: Vec<u8> = Vec::new();
+    if answers {
+        let split = response.windows(2).position(|w| w == b"\n\n");
+        let (head, rbody) = match split {
+            Some(i) => (&response[..i], &response[i + 2..]),
+            None => (response, &[][..]),
+        };
+        let mut lines = head.split(|&b| b == b'\n');
+        let status = String::from_utf8_lossy(lines.next().unwrap_or(b"")).into_owned();
+        status_5xx = status.trim().parse::<u32>().is_ok_and(|s| s >= 500);
+        host.response_headers = vec![(":status".into(), status)];
+        let rest: Vec<u8> = lines.collect::<Vec<_>>().join(&b'\n');
+        host.response_headers.extend(header_lines(&rest));
+        let end_on_headers = flags & 8 != 0 && rbody.is_empty();
+        let a = stream.on_response_headers(&mut host, end_on_headers);
+        assert_eq!(a, Action::Continue, "response headers are never held");
+        if !end_on_headers {
+            let ends = chunks(data, 15, rbody.len());
+            let mut from = 0;
+            for (i, &end) in ends.iter().enumerate() {
+                host.response_chunk = rbody[from..end].to_vec();
+                host.replaced_chunk = None;
+                from = end;
+                let size = host.response_chunk.len();
+                let a = stream.on_response_body(config, &mut host, size, i + 1 == ends.len());
+                assert_eq!(a, Action::Continue, "response bodies are never held");
+                let sent = host.replaced_chunk.take().unwrap_or_else(|| host.response_chunk.clone());
+                downstream.extend_from_slice(&sent);
+            }
+        }
+        listed_tools_only(config, &host, body, &downstream);
+    }
+    stream.on_log(&mut host);
+    if replied.is_none() && (reset || !answers || status_5xx) {
+        for (key, slot) in &keys {
+            let v = host.store.read(key, *slot).expect("memory store");
+            assert_eq!(
+                v, 0.0,
+                "counter {key:?} still holds {v} after the call {}",
+                if status_5xx { "failed upstream (5xx)" } else { "never completed" }
+            );
+        }
+    }
+});
+
+/// SPEC §4: `tools/list` responses are cut so the caller never sees a tool it
+/// could never call. Read what went downstream as a lenient client would
+/// (serde_json, last duplicate wins; SSE events' data lines), and look at
+/// every result answering one of the request's `tools/list` ids.
+fn listed_tools_only(config: &Config, host: &FakeHost, request: &[u8], downstream: &[u8]) {
+    let Ok(parsed) = mcp::parse(request) else { return };
+    let ids: Vec<serde_json::Value> = parsed
+        .messages()
+        .iter()
+        .filter(|m| m.method() == Some(mcp::TOOLS_LIST))
+        .filter_map(|m| m.id.as_ref())
+        .filter_map(|id| serde_json::from_str(&id.to_text()).ok())
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    let header = |name: &str| {
+        host.response_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let status: u32 = header(":status").and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    if !(200..300).contains(&status) {
+        return;
+    }
+    let facts = Facts {
+        headers: host.request_headers.clone(),
+        properties: host.properties.clone(),
+    };
+    let policy = config.caller(&facts).policy.and_then(|i| config.policy(i));
+    let sse = header("content-type").is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
+    let documents: Vec<Vec<u8>> = if sse { sse_data(downstream) } else { vec![downstream.to_vec()] };
+    for doc in documents {
+        let Ok(reading) = fuzzkit::reference::parse(&doc) else { continue };
+        for m in fuzzkit::check::messages_of(&reading.value) {
+            let answers = m.get("id").is_some_and(|id| ids.iter().any(|i| same_id(i, id)));
+            let Some(tools) = m.get("result").and_then(|r| r.get("tools")).and_then(|t| t.as_array()) else {
+                continue;
+            };
+            if !answers {
+                continue;
+            }
+            for tool in tools {
+                let name = tool.get("name").and_then(|n| n.as_str());
+                let shown = matches!((name, policy), (Some(n), Some(p)) if p.lists(n));
+                assert!(
+                    shown,
+                    "tools/list showed {:?}, which the caller could never call: {}",
+                    tool.get("name"),
+                    String::from_utf8_lossy(downstream)
+                );
+            }
+        }
+    }
+}
+
+fn same_id(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    match (a, b) {
+        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+/// The data of each event of an SSE stream (lines end with CRLF, LF or CR;
+/// a blank line ends an event; `data:` with one optional space).
+fn sse_data(stream: &[u8]) -> Vec<Vec<u8>> {
+    let text = String::from_utf8_lossy(stream).replace("\r\n", "\n").replace('\r', "\n");
+    let mut out = Vec::new();
+    let mut data: Option<String> = None;
+    for line in text.split('\n') {
+        if line.is_empty() {
+            if let Some(d) = data.take() {
+                out.push(d.into_bytes());
+            }
+            continue;
+        }
+        let (field, value) = match line.find(':') {
+            Some(i) => (&line[..i], line[i + 1..].strip_prefix(' ').unwrap_or(&line[i + 1..])),
+            None => (line, ""),
+        };
+        if field == "data" {
+            let d = data.get_or_insert_with(String::new);
+            if !d.is_empty() {
+                d.push('\n');
+            }
+            d.push_str(value);
+        }
+    }
+    if let Some(d) = data {
+        out.push(d.into_bytes());
+    }
+    out
+}

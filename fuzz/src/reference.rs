@@ -1,0 +1,119 @@
+//! An independent reading of JSON, to hold `mcp_policy::json` against.
+//!
+//! serde_json's own `Value` (what most MCP servers written in Rust would
+//! read; last duplicate wins) plus a duplicate-key check written here with a
+//! hash set, per object, on decoded keys. The filter's reader must accept
+//! exactly the documents this one reads without duplicates.
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use std::collections::HashSet;
+use std::fmt;
+
+/// A document as a lenient server reads it, and whether some object in it
+/// has a key twice.
+#[derive(Debug)]
+pub struct Reading {
+    pub value: Value,
+    pub duplicate_keys: bool,
+}
+
+pub fn parse(bytes: &[u8]) -> Result<Reading, String> {
+    serde_json::from_slice::<Checked>(bytes)
+        .map(|c| Reading {
+            value: c.0,
+            duplicate_keys: c.1,
+        })
+        .map_err(|e| e.to_string())
+}
+
+struct Checked(Value, bool);
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked(Value::Null, false))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Checked, E> {
+        Ok(Checked(Value::Bool(v), false))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Checked, E> {
+        Ok(Checked(Value::Number(v.into()), false))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Checked, E> {
+        Ok(Checked(Value::Number(v.into()), false))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Checked, E> {
+        Number::from_f64(v)
+            .map(|n| Checked(Value::Number(n), false))
+            .ok_or_else(|| E::custom("not a finite number"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Checked, E> {
+        Ok(Checked(Value::String(v.to_owned()), false))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Checked, E> {
+        Ok(Checked(Value::String(v), false))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        let mut items = Vec::new();
+        let mut dup = false;
+        while let Some(Checked(v, d)) = seq.next_element()? {
+            dup |= d;
+            items.push(v);
+        }
+        Ok(Checked(Value::Array(items), dup))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        let mut members = Map::new();
+        let mut seen = HashSet::new();
+        let mut dup = false;
+        while let Some(key) = map.next_key::<String>()? {
+            let Checked(v, d) = map.next_value()?;
+            dup |= d;
+            if !seen.insert(key.clone()) {
+                dup = true;
+            }
+            members.insert(key, v);
+        }
+        Ok(Checked(Value::Object(members), dup))
+    }
+}
+
+/// Whether the filter's value and the reference's are the same document
+/// (numbers by value; objects as maps, so only without duplicates).
+pub fn same(a: &mcp_policy::json::Json<'_>, b: &Value) -> bool {
+    use mcp_policy::json::{Json, Num};
+    match (a, b) {
+        (Json::Null, Value::Null) => true,
+        (Json::Bool(x), Value::Bool(y)) => x == y,
+        (Json::Num(n), Value::Number(m)) => match (*n, m.as_u64(), m.as_i64(), m.as_f64()) {
+            (Num::U(x), Some(y), _, _) => x == y,
+            (Num::I(x), _, Some(y), _) => x == y,
+            (Num::F(x), None, None, Some(y)) => x.to_bits() == y.to_bits(),
+            _ => false,
+        },
+        (Json::Str(x), Value::String(y)) => x == y,
+        (Json::Arr(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+        }
+        (Json::Obj(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.0
+                    .iter()
+                    .all(|(k, v)| y.get(k.as_ref()).is_some_and(|w| same(v, w)))
+        }
+        _ => false,
+    }
+}
