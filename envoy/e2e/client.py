@@ -20,6 +20,7 @@ raw_initialize() opens a session by hand and returns its headers.
 from __future__ import annotations
 
 import json
+import re
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
@@ -154,7 +155,8 @@ def parse_messages(resp: httpx.Response) -> list[dict]:
     text = resp.text
     if "text/event-stream" in ctype:
         out, data = [], []
-        for line in text.splitlines() + [""]:
+        # SSE lines end at CR, LF or CRLF only (str.splitlines would also split at U+2028).
+        for line in re.split(r"\r\n|\r|\n", text) + [""]:
             if line.startswith("data:"):
                 data.append(line[5:].lstrip(" "))
             elif line == "" and data:
