@@ -12,5 +12,7 @@ Modules:
   mcp_proc     run that server as a subprocess, read its records
   recording    the ASGI recorder and helpers to read what it wrote
   client       MCP SDK client helpers and raw HTTP helpers
+  rawhttp      raw HTTP/1.1 and h2c over sockets (malformed input, trailers, lying lengths)
+  lds          an Envoy whose listener comes from a file-based LDS, for reload tests
   pytest_plugin hooks: logs of failed tests, no process left behind
 """

@@ -503,6 +503,16 @@ def test_bodies_at_the_limit(small, delta):
     assert denied_reached(small.server) == []
 
 
+def test_over_the_limit_is_refused_as_soon_as_it_is(small):
+    """README: a body over max_body_bytes is refused (413) as soon as it is: the reply comes
+    while the client is still sending (Content-Length claims 100 MB; 5000 bytes are sent)."""
+    with rawhttp.Http1Conn(small.port) as conn:
+        conn.send(rawhttp.http1_request("POST", "/mcp", JSON_HEADERS, b"", content_length=100_000_000))
+        conn.send(sized_call("echo", 5000))
+        assert_invalid(conn.response(timeout=5), -32064, status=413)
+    assert small.server.records() == []
+
+
 def test_giant_string_under_the_limit_is_judged_and_over_it_refused(rig):
     """Default max_body_bytes (1 MiB): a 900 KiB string argument is judged like any other
     (allowed for echo, denied for delete_repository); 1 MiB + 1 byte is 413 / -32064."""
