@@ -5,6 +5,7 @@
 #   scripts/bench.sh            # everything: wasmtime cost + scale, then Envoy (3 rounds x 10 s)
 #   scripts/bench.sh --quick    # a short smoke run of both (figures are rough)
 #   scripts/bench.sh [--rounds N --duration S ...]   # options for envoy/bench/run.py
+#   BENCH_QUIET_WAIT=600 scripts/bench.sh   # wait longer for other work to stop (default 120 s)
 #
 # Installs what it needs, idempotently: wrk (apt), then scripts/setup.sh (the .wasm, the
 # CLI, the venv with Envoy 1.40). Results: stdout, and target/bench/*.json.
@@ -38,7 +39,10 @@ CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
   cargo build --quiet --release -p mcp-policy-host-tests --bin cost --target-dir target/bench-host
 
 mkdir -p target/bench
-wasm=target/wasm32-wasip1/release/mcp_policy.wasm
+# Both parts measure one copy of the .wasm, even if a build replaces the original meanwhile.
+cp target/wasm32-wasip1/release/mcp_policy.wasm target/bench/mcp_policy.wasm
+wasm=target/bench/mcp_policy.wasm
+export MCP_POLICY_WASM="$repo/$wasm"
 envoy_bin="$(PYTHONPATH=envoy .venv/bin/python -m e2e.envoy_bin)"
 echo
 echo "== machine"
@@ -55,11 +59,15 @@ echo "== wasmtime harness: cost per decision, 1 MiB decision time, scale"
 PYTHONPATH=envoy .venv/bin/python -m bench.configs >target/bench/plugin-config.json
 cost_args=(--wasm "$wasm" --config target/bench/plugin-config.json --json target/bench/cost-results.json)
 [ "$quick" = 1 ] && cost_args+=(--quick)
+quiet_wait="${BENCH_QUIET_WAIT:-120}"
+[ "$quick" = 1 ] && quiet_wait=10
+PYTHONPATH=envoy .venv/bin/python -m bench.quiet --wait "$quiet_wait"
 target/bench-host/release/cost "${cost_args[@]}"
 
 echo
 echo "== Envoy: buffer-only vs native mcp+rbac vs mcp-policy"
 if [ "$quick" = 1 ]; then
-  run_args=(--rounds 1 --duration 3 --latency-duration 2 --warmup 1 --quiet-wait 10 --attempts 1 "${run_args[@]+"${run_args[@]}"}")
+  run_args=(--rounds 1 --duration 3 --latency-duration 2 --warmup 1 --attempts 1 "${run_args[@]+"${run_args[@]}"}")
 fi
+run_args=(--quiet-wait "$quiet_wait" "${run_args[@]+"${run_args[@]}"}")
 PYTHONPATH=envoy .venv/bin/python -m bench.run "${run_args[@]+"${run_args[@]}"}"

@@ -55,6 +55,16 @@ REQUEST_HEADERS = {
 
 VARIANTS = ("buffer-only", "native", "mcp-policy")
 
+# Diagnostic variants of mcp-policy (not run by default; `run.py --variants ...`): the
+# same filter and policy with parts switched off, to see what each part costs in Envoy.
+#   name -> (require on the benchmarked tool, per-grant limit on it, audit log)
+FILTER_VARIANTS = {
+    "mcp-policy": (True, True, True),
+    "mcp-policy-noaudit": (True, True, False),
+    "mcp-policy-listed": (False, False, False),  # the tool is listed, nothing else
+}
+EXTRA_VARIANTS = tuple(v for v in FILTER_VARIANTS if v not in VARIANTS)
+
 
 def tools_call(tool: str, arguments: dict[str, Any], request_id: int = 1) -> bytes:
     return json.dumps({"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
@@ -93,27 +103,31 @@ def github_policy() -> dict[str, Any]:
     return json.loads(out.stdout)
 
 
-def plugin_config() -> dict[str, Any]:
+def plugin_config(variant: str = "mcp-policy") -> dict[str, Any]:
+    require, limit, audit = FILTER_VARIANTS[variant]
     policy = github_policy()
     assert len(policy["tools"]) == 83, len(policy["tools"])
     policy["default"] = "deny"
     tool = policy["tools"][BENCH_TOOL]
-    # A condition on an argument (a regex, so the regex engine runs on every call) ...
-    tool["require"] = [{
-        "conditions": [{"path": "args.repo", "op": "regex", "value": "^[a-z0-9][a-z0-9._-]*$"}],
-        "on_deny": "repo must be a plain lower-case repository name",
-    }]
-    # ... and a per-grant counter whose max is never reached, so every allowed call
-    # reserves it with a compare-and-swap on shared data.
-    tool["limits"] = [{"counter": "issue_writes", "window": "minute",
-                       "max": 1_000_000_000_000, "scope": "grant"}]
+    if require:
+        # A condition on an argument (a regex, so the regex engine runs on every call) ...
+        tool["require"] = [{
+            "conditions": [{"path": "args.repo", "op": "regex",
+                            "value": "^[a-z0-9][a-z0-9._-]*$"}],
+            "on_deny": "repo must be a plain lower-case repository name",
+        }]
+    if limit:
+        # ... and a per-grant counter whose max is never reached, so every allowed call
+        # reserves it with a compare-and-swap on shared data.
+        tool["limits"] = [{"counter": "issue_writes", "window": "minute",
+                           "max": 1_000_000_000_000, "scope": "grant"}]
     return {
         "policies": {"github": policy},
         "grants": {"bench": {"policy": "github", "match": [AGENT_ID]}},
         "unmatched": "deny",
         "identity": [{"header": AGENT_HEADER}],
         "mcp": {"paths": [MCP_PATH], "max_body_bytes": 1 << 20},
-        "audit": {"log": True, "arguments": "keys"},
+        "audit": {"log": audit, "arguments": "keys"},
     }
 
 
@@ -179,8 +193,8 @@ def envoy_config(variant: str, wasm: Path, upstream_port: int) -> EnvoyConfig:
     if variant == "native":
         return EnvoyConfig(extra_filters=[native_mcp_filter(), native_rbac_filter(),
                                           buffer_filter(1 << 20)], **common)
-    if variant == "mcp-policy":
-        return EnvoyConfig(wasm_path=wasm, plugin_config=plugin_config(),
+    if variant in FILTER_VARIANTS:
+        return EnvoyConfig(wasm_path=wasm, plugin_config=plugin_config(variant),
                            allow_on_headers_stop_iteration=True,
                            failure_policy="FAIL_CLOSED", **common)
     raise ValueError(f"unknown variant {variant!r}")

@@ -51,6 +51,7 @@ from e2e.paths import REPO_ROOT, wasm_path
 from e2e.procs import ManagedProcess, stop_all
 
 from . import configs as C
+from .quiet import machine_busy_ticks, wait_quiet
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "post.lua"
@@ -103,13 +104,6 @@ class WrkResult:
 HZ = os.sysconf("SC_CLK_TCK")
 
 
-def machine_busy_ticks() -> int:
-    """Ticks every core spent running tasks (user, nice, system) since boot."""
-    with open("/proc/stat") as f:
-        fields = f.readline().split()  # the "cpu" line: all cores
-    return int(fields[1]) + int(fields[2]) + int(fields[3])
-
-
 def process_ticks(pid: int) -> int:
     """utime + stime of a process (all its threads), in ticks."""
     with open(f"/proc/{pid}/stat") as f:
@@ -147,25 +141,6 @@ class CpuMeter:
         m, e = machine_busy_ticks() - self.m0, process_ticks(self.pid) - self.e0
         ours = children_ticks() - self.c0 + self_ticks() - self.s0
         return CpuUse(envoy=e / wall, wrk=ours / wall, foreign=max(0.0, (m - e - ours) / wall))
-
-
-def wait_quiet(limit_s: float, threshold: float = 0.10) -> float:
-    """Waits (up to limit_s) until the machine runs less than `threshold` cores of
-    other work over one second. Returns the load last seen (cores)."""
-    deadline = time.monotonic() + limit_s
-    warned = False
-    while True:
-        b0, t0 = machine_busy_ticks(), time.monotonic()
-        time.sleep(1.0)
-        load = (machine_busy_ticks() - b0) / ((time.monotonic() - t0) * HZ)
-        if load < threshold or time.monotonic() > deadline:
-            if warned:
-                print(f"  (machine load now {load:.2f} cores)", flush=True)
-            return load
-        if not warned:
-            print(f"  waiting for the machine to be quiet: {load:.2f} cores busy with other work",
-                  flush=True)
-            warned = True
 
 
 @dataclass
@@ -242,9 +217,11 @@ def check_variant(variant: str, envoy: EnvoyProcess) -> list[str]:
             done.append(f"forbidden {C.FORBIDDEN_TOOL} -> 403 (RBAC)")
             return done
         # mcp-policy: the forbidden tool, and the benchmarked tool failing its condition
-        for body, what, rule in ((C.forbidden_body(), f"forbidden {C.FORBIDDEN_TOOL}", "/default"),
-                                 (C.bench_body(repo="Not A Repo"), f"{C.BENCH_TOOL} failing require",
-                                  f"/tools/{C.BENCH_TOOL}/require/0")):
+        cases = [(C.forbidden_body(), f"forbidden {C.FORBIDDEN_TOOL}", "/default")]
+        if C.FILTER_VARIANTS[variant][0]:
+            cases.append((C.bench_body(repo="Not A Repo"), f"{C.BENCH_TOOL} failing require",
+                          f"/tools/{C.BENCH_TOOL}/require/0"))
+        for body, what, rule in cases:
             r = _post(http, envoy.url, body)
             try:
                 result = r.json()["result"]
@@ -253,7 +230,7 @@ def check_variant(variant: str, envoy: EnvoyProcess) -> list[str]:
             except (ValueError, KeyError, TypeError):
                 ok = False
             if not ok:
-                raise BenchError(f"mcp-policy: {what} not denied as expected: "
+                raise BenchError(f"{variant}: {what} not denied as expected: "
                                  f"{r.status_code} {r.text[:400]!r}")
             done.append(f"{what} -> 200 isError, decision deny, rule {rule}")
     return done
@@ -265,12 +242,12 @@ def verify_counts(variant: str, before: dict[str, str], after: dict[str, str],
     def delta(name: str) -> int:
         return int(after.get(name, "0")) - int(before.get(name, "0"))
 
-    if variant == "mcp-policy":
+    if variant in C.FILTER_VARIANTS:
         allowed = delta("wasmcustom.mcp_policy.decision.allow")
         blocked = sum(delta(f"wasmcustom.mcp_policy.decision.{d}")
                       for d in ("deny", "rate_limited", "invalid", "approval_pending"))
         if allowed < completed or blocked:
-            raise BenchError(f"mcp-policy: {allowed} allowed, {blocked} blocked decisions "
+            raise BenchError(f"{variant}: {allowed} allowed, {blocked} blocked decisions "
                              f"for {completed} completed requests")
         return f"{allowed} allow decisions, 0 blocked"
     if variant == "native":
@@ -311,7 +288,8 @@ def measure(variant: str, rnd: int, args: argparse.Namespace, work: Path,
     envoy.start(timeout=60)
     try:
         checks = check_variant(variant, envoy)
-        audit_before = count_audit_lines(envoy.log_path) if variant == "mcp-policy" else 0
+        audited = variant in C.FILTER_VARIANTS and C.FILTER_VARIANTS[variant][2]
+        audit_before = count_audit_lines(envoy.log_path) if audited else 0
         run_wrk(envoy.url, body_file, connections=args.connections, duration=args.warmup,
                 core=args.wrk_core, work_dir=vdir, name="wrk-warmup")
         before = envoy.stats()
@@ -336,7 +314,7 @@ def measure(variant: str, rnd: int, args: argparse.Namespace, work: Path,
             raise BenchError(f"{variant}: Envoy exited during the run")
     finally:
         envoy.stop()
-    if variant == "mcp-policy":
+    if audited:
         audit = count_audit_lines(envoy.log_path) - audit_before
         # The warm-up's decisions are logged too; at least one line per measured request.
         if audit < completed:
@@ -357,7 +335,7 @@ def med(values: list[float]) -> float:
 
 def summarize(samples: list[Sample]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for v in C.VARIANTS:
+    for v in C.VARIANTS + C.EXTRA_VARIANTS:
         s = [x for x in samples if x.variant == v]
         if not s:
             continue
@@ -415,7 +393,7 @@ def print_report(summary: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"{'':<12} {'saturated':^27}   {'one request at a time':^28}   {'Envoy CPU':^18}")
     print(f"{'variant':<12} {'req/s':>9} {'p50 us':>8} {'p99 us':>8}   "
           f"{'p50 us':>8} {'p99 us':>8} {'p99.9 us':>9}   {'cores':>6} {'us/req':>8}")
-    for v in C.VARIANTS:
+    for v in C.VARIANTS + C.EXTRA_VARIANTS:
         s = summary.get(v)
         if not s:
             continue
@@ -440,11 +418,11 @@ def print_report(summary: dict[str, Any], args: argparse.Namespace) -> None:
               f"p99 {f['loaded_p99_us'] - b['loaded_p99_us']:+.0f} us")
         print(f"Envoy CPU added per request by mcp-policy: "
               f"{cpu_us_per_request(f) - cpu_us_per_request(b):.1f} us")
-    sat = [v for v in C.VARIANTS if summary.get(v) and summary[v]["envoy_cores"] < 0.9]
+    sat = [v for v in C.VARIANTS + C.EXTRA_VARIANTS if summary.get(v) and summary[v]["envoy_cores"] < 0.9]
     if sat:
         print(f"note: Envoy's core was not saturated for {', '.join(sat)} "
               f"(< 0.9 cores): the load generator or the machine limited req/s there")
-    foreign = max((summary[v]["foreign_cores_max"] for v in C.VARIANTS if summary.get(v)),
+    foreign = max((summary[v]["foreign_cores_max"] for v in summary),
                   default=0.0)
     print(f"other processes on the machine during the runs: at most {foreign:.2f} cores")
     print()
@@ -453,7 +431,7 @@ def print_report(summary: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"  {'HOLDS' if ok else 'FAILS':<5}  {name:<46} {value}")
     print()
     print("per round (req/s saturated | p99 us at 1 connection | Envoy cores):")
-    for v in C.VARIANTS:
+    for v in C.VARIANTS + C.EXTRA_VARIANTS:
         s = summary.get(v)
         if s:
             print(f"  {v:<12} " + "   ".join(
@@ -495,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=3.0, help="warm-up run, seconds")
     ap.add_argument("--connections", type=int, default=16, help="connections of the throughput run")
     ap.add_argument("--variants", default=",".join(C.VARIANTS),
-                    help="comma-separated subset of " + ",".join(C.VARIANTS))
+                    help="comma-separated, among " + ",".join(C.VARIANTS + C.EXTRA_VARIANTS))
     ap.add_argument("--keep-logs", action="store_true", help="keep Envoy's logs in target/bench")
     ap.add_argument("--quiet-wait", type=float, default=120.0,
                     help="seconds to wait, before each measurement, for other work to stop")
@@ -517,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         args.envoy_core = args.wrk_core = None
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     for v in variants:
-        if v not in C.VARIANTS:
+        if v not in C.VARIANTS + C.EXTRA_VARIANTS:
             ap.error(f"unknown variant {v}")
 
     try:

@@ -142,9 +142,17 @@ fn new_engine() -> Result<Engine> {
     new_engine_with(false)
 }
 
+/// Environment variable: when set (to anything but `0`), wasmtime writes
+/// `/tmp/perf-<pid>.map` so that `perf record` / `perf report` can name the
+/// guest's functions (keep the name section in the `.wasm` for useful names).
+pub const PERFMAP_ENV: &str = "MCP_POLICY_PERFMAP";
+
 fn new_engine_with(consume_fuel: bool) -> Result<Engine> {
     let mut config = Config::new();
     config.consume_fuel(consume_fuel);
+    if std::env::var_os(PERFMAP_ENV).is_some_and(|v| v != "0") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Engine::new(&config).map_err(|e| anyhow!("creating the wasmtime engine: {e:?}"))
 }
 

@@ -3,8 +3,12 @@
 //! ```text
 //! cargo run --release -p mcp-policy-host-tests --bin cost -- \
 //!     [--wasm target/wasm32-wasip1/release/mcp_policy.wasm] [--config PLUGIN.json] \
-//!     [--json OUT.json] [--quick]
+//!     [--json OUT.json] [--quick] [--profile N]
 //! ```
+//!
+//! `--profile N` only runs N allowed 1 KiB exchanges on one warm VM, for
+//! `MCP_POLICY_PERFMAP=1 perf record -g cost --profile N` (build the `.wasm` with
+//! `CARGO_PROFILE_RELEASE_STRIP=false` to keep function names).
 //!
 //! Three measurements, printed as tables (and written to `--json`):
 //!
@@ -51,10 +55,14 @@ struct Args {
     config: Option<PathBuf>,
     json: Option<PathBuf>,
     quick: bool,
+    /// Only run this many 1 KiB exchanges, for a profiler (see `--profile`).
+    profile: Option<usize>,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: cost [--wasm PATH] [--config PLUGIN.json] [--json OUT.json] [--quick]");
+    eprintln!(
+        "usage: cost [--wasm PATH] [--config PLUGIN.json] [--json OUT.json] [--quick] [--profile N]"
+    );
     std::process::exit(2)
 }
 
@@ -70,6 +78,7 @@ fn parse_args() -> Args {
         config: None,
         json: None,
         quick: false,
+        profile: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -80,6 +89,13 @@ fn parse_args() -> Args {
             }
             "--json" => args.json = Some(it.next().map(PathBuf::from).unwrap_or_else(|| usage())),
             "--quick" => args.quick = true,
+            "--profile" => {
+                args.profile = Some(
+                    it.next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or_else(|| usage()),
+                )
+            }
             _ => usage(),
         }
     }
@@ -206,7 +222,9 @@ const STEP_NAMES: [&str; 7] = [
     "on_done + on_delete",
 ];
 
-fn headers(agent: &str) -> [(&str, &str); 6] {
+/// The request headers as the filter sees them in Envoy (which adds
+/// `x-request-id`).
+fn headers(agent: &str) -> [(&str, &str); 7] {
     [
         (":method", "POST"),
         (":path", "/mcp"),
@@ -214,6 +232,7 @@ fn headers(agent: &str) -> [(&str, &str); 6] {
         ("content-type", "application/json"),
         ("accept", "application/json, text/event-stream"),
         (AGENT_HEADER, agent),
+        ("x-request-id", "0b6e2f4c-7d1a-4c3e-9f7b-2a5d8e1c6b30"),
     ]
 }
 
@@ -442,6 +461,20 @@ fn main() -> Result<()> {
             "{} is missing: cargo build --release --target wasm32-wasip1 -p mcp-policy-filter",
             args.wasm.display()
         );
+    }
+    if let Some(n) = args.profile {
+        // For `MCP_POLICY_PERFMAP=1 perf record -g cost --profile N`: nothing but
+        // allowed 1 KiB calls on one warm VM.
+        let plugin = Plugin::load(&args.wasm)?;
+        let (config, _) = bench_config(&args)?;
+        let mut vm = configured(&plugin, &config)?;
+        let body = call_body(TOOL, KIB);
+        let t = Instant::now();
+        for _ in 0..n {
+            exchange(&mut vm, AGENT, &body, usize::MAX, &|_| 0)?;
+        }
+        println!("{n} exchanges in {:.2} s", t.elapsed().as_secs_f64());
+        return Ok(());
     }
     let wasm_bytes = std::fs::metadata(&args.wasm)?.len();
     let metered = Plugin::load_with_fuel(&args.wasm)?;
