@@ -71,7 +71,12 @@ impl Host for FakeHost {
         Headers(
             self.response_headers
                 .iter()
-                .filter(|(k, _)| !self.removed_response.iter().any(|r| r.eq_ignore_ascii_case(k)))
+                .filter(|(k, _)| {
+                    !self
+                        .removed_response
+                        .iter()
+                        .any(|r| r.eq_ignore_ascii_case(k))
+                })
                 .cloned()
                 .collect(),
         )

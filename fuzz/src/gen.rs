@@ -54,6 +54,9 @@ pub const KEYS: &[&str] = &[
     "user",
     "0",
     "a",
+    "Amount",
+    "QUERY",
+    "ma\u{212a}",
 ];
 
 pub const STRINGS: &[&str] = &[
@@ -239,7 +242,13 @@ impl<'u, 'd> Gen<'u, 'd> {
                 members.push(Member::Fixed("params", Val::Params));
             }
             7 => {
-                let method = self.pick(&["tools/list", "initialize", "resources/read", "prompts/get", "ping"])?;
+                let method = self.pick(&[
+                    "tools/list",
+                    "initialize",
+                    "resources/read",
+                    "prompts/get",
+                    "ping",
+                ])?;
                 members.push(Member::Fixed("id", Val::Id));
                 members.push(Member::Fixed("method", Val::Text(method)));
                 if self.chance(1, 2)? {
@@ -247,7 +256,11 @@ impl<'u, 'd> Gen<'u, 'd> {
                 }
             }
             8 => {
-                let method = self.pick(&["notifications/initialized", "notifications/cancelled", "tools/call"])?;
+                let method = self.pick(&[
+                    "notifications/initialized",
+                    "notifications/cancelled",
+                    "tools/call",
+                ])?;
                 members.push(Member::Fixed("method", Val::Text(method)));
                 if self.chance(1, 2)? {
                     members.push(Member::Fixed("params", Val::Params));
@@ -255,7 +268,11 @@ impl<'u, 'd> Gen<'u, 'd> {
             }
             9 => {
                 members.push(Member::Fixed("id", Val::Id));
-                let which = if self.chance(1, 2)? { "result" } else { "error" };
+                let which = if self.chance(1, 2)? {
+                    "result"
+                } else {
+                    "error"
+                };
                 members.push(Member::Fixed(which, Val::Any));
             }
             _ => {
@@ -287,7 +304,14 @@ impl<'u, 'd> Gen<'u, 'd> {
         // Sometimes a member twice, spelt the same or escaped differently.
         if n > 0 && self.chance(1, 16)? {
             let i = self.u.int_in_range(0..=n - 1)?;
-            let again = members[i].clone();
+            let again = match members[i].clone() {
+                // Or spelt in another case, which Go servers read as the same.
+                Member::Fixed(name, val) if self.chance(1, 2)? => {
+                    Member::Case(name.to_uppercase(), val)
+                }
+                Member::Arg(key) if self.chance(1, 2)? => Member::Arg(key.to_uppercase()),
+                m => m,
+            };
             members.push(again);
         }
         self.out.push(b'{');
@@ -299,6 +323,11 @@ impl<'u, 'd> Gen<'u, 'd> {
             match m {
                 Member::Fixed(name, val) => {
                     self.string(name, true)?;
+                    self.colon()?;
+                    self.val(val)?;
+                }
+                Member::Case(name, val) => {
+                    self.string(&name, true)?;
                     self.colon()?;
                     self.val(val)?;
                 }
@@ -330,7 +359,7 @@ impl<'u, 'd> Gen<'u, 'd> {
                 seen.push(k.clone());
                 true
             }
-            Member::Fixed(..) => true,
+            Member::Fixed(..) | Member::Case(..) => true,
         });
         Ok(())
     }
@@ -474,7 +503,8 @@ impl<'u, 'd> Gen<'u, 'd> {
         let n = self.u.int_in_range(100..=140)?;
         let objects = self.chance(1, 2)?;
         for _ in 0..n {
-            self.out.extend_from_slice(if objects { b"{\"a\":" } else { b"[" });
+            self.out
+                .extend_from_slice(if objects { b"{\"a\":" } else { b"[" });
         }
         self.number()?;
         for _ in 0..n {
@@ -492,7 +522,10 @@ impl<'u, 'd> Gen<'u, 'd> {
         match self.u.int_in_range(0..=5)? {
             0 | 1 => {
                 let s = self.pick(NUMBERS)?;
-                if matches!(s, "01" | "1." | ".5" | "+1" | "NaN" | "Infinity" | "1e400" | "-1e400") {
+                if matches!(
+                    s,
+                    "01" | "1." | ".5" | "+1" | "NaN" | "Infinity" | "1e400" | "-1e400"
+                ) {
                     self.broken = true;
                 }
                 self.raw(s)
@@ -551,7 +584,20 @@ impl<'u, 'd> Gen<'u, 'd> {
             s.truncate(cut);
         }
         if self.chance(1, 4)? {
-            let extra = self.pick(&["\u{0}", "\u{1F512}", "\u{FEFF}", "é", "\u{2028}", "\"", "\\", "/", "\u{7F}", "\u{D7FF}", "\u{E000}", "\u{10FFFF}"])?;
+            let extra = self.pick(&[
+                "\u{0}",
+                "\u{1F512}",
+                "\u{FEFF}",
+                "é",
+                "\u{2028}",
+                "\"",
+                "\\",
+                "/",
+                "\u{7F}",
+                "\u{D7FF}",
+                "\u{E000}",
+                "\u{10FFFF}",
+            ])?;
             s.push_str(extra);
         }
         Ok(s)
@@ -596,10 +642,13 @@ impl<'u, 'd> Gen<'u, 'd> {
             '\n' => self.out.extend_from_slice(b"\\n"),
             '\t' => self.out.extend_from_slice(b"\\t"),
             '\r' => self.out.extend_from_slice(b"\\r"),
-            c if (c as u32) < 0x20 => self.out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c if (c as u32) < 0x20 => self
+                .out
+                .extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
             c => {
                 let mut buf = [0u8; 4];
-                self.out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                self.out
+                    .extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
             }
         }
     }
@@ -639,7 +688,9 @@ impl<'u, 'd> Gen<'u, 'd> {
                     self.out[at] = b;
                 }
                 1 => {
-                    let b = *self.u.choose(&[b'"', b'{', b'}', b'[', b']', b',', b':', b'\\', b'0', 0, 0xFF, b'-', b'e'])?;
+                    let b = *self.u.choose(&[
+                        b'"', b'{', b'}', b'[', b']', b',', b':', b'\\', b'0', 0, 0xFF, b'-', b'e',
+                    ])?;
                     self.out.insert(at, b);
                 }
                 2 => {
@@ -661,6 +712,7 @@ impl<'u, 'd> Gen<'u, 'd> {
 #[derive(Debug, Clone)]
 enum Member {
     Fixed(&'static str, Val),
+    Case(String, Val),
     Arg(String),
 }
 

@@ -247,7 +247,9 @@ pub fn ops(tool: &str, args: Option<&Map<String, Value>>) -> Expect {
             };
             let level_neq = match a("filter.level") {
                 None => T::False,
-                Some(Value::Number(n)) => order(n, Bound::Int(3)).map_or(T::Unsure, |o| from(!o.is_eq())),
+                Some(Value::Number(n)) => {
+                    order(n, Bound::Int(3)).map_or(T::Unsure, |o| from(!o.is_eq()))
+                }
                 Some(_) => T::Unknown,
             };
             all(&[
@@ -270,7 +272,9 @@ pub fn ops(tool: &str, args: Option<&Map<String, Value>>) -> Expect {
             all(&[
                 require(&[
                     neq_string(a("path"), "/etc/shadow"),
-                    num(a("items.0.id"), Bound::Int(-9_007_199_254_740_993), |o| o.is_ge()),
+                    num(a("items.0.id"), Bound::Int(-9_007_199_254_740_993), |o| {
+                        o.is_ge()
+                    }),
                 ]),
                 deny_if(&[exists(a("missing"), false), proc]),
             ])
@@ -312,7 +316,11 @@ pub fn charges(tool: &str, args: Option<&Map<String, Value>>) -> Expect {
                 require(&[sql]),
                 require(&[not_in_strings(a("table"), &["users", "secrets"])]),
                 require(&[
-                    num(a("page_size"), Bound::Int(18_446_744_073_709_551_615), |o| o.is_le()),
+                    num(
+                        a("page_size"),
+                        Bound::Int(18_446_744_073_709_551_615),
+                        |o| o.is_le(),
+                    ),
                     num(a("page_size"), Bound::Float(-1.5), |o| o.is_gt()),
                 ]),
             ])

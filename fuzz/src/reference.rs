@@ -15,7 +15,37 @@ use std::fmt;
 #[derive(Debug)]
 pub struct Reading {
     pub value: Value,
+    /// Some object has a key twice (after escapes are decoded).
     pub duplicate_keys: bool,
+    /// Some object has two keys equal under case folding (`name`, `NAME`),
+    /// which Go's `encoding/json` reads as one field.
+    pub folded_duplicate_keys: bool,
+}
+
+/// Whether `mcp_policy::json` treats keys equal under case folding as
+/// duplicates (it does from the commit that documents it in json.rs).
+pub fn filter_folds_keys() -> bool {
+    static FOLDS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FOLDS.get_or_init(|| mcp_policy::json::parse(br#"{"a":1,"A":2}"#).is_err())
+}
+
+impl Reading {
+    /// Whether the strict reader must refuse this document for its keys.
+    pub fn has_duplicates(&self) -> bool {
+        self.duplicate_keys || (filter_folds_keys() && self.folded_duplicate_keys)
+    }
+}
+
+/// A key under simple case folding, written here: lower case, with Go's
+/// two special cases (long s, Kelvin sign).
+fn folded(key: &str) -> String {
+    key.chars()
+        .flat_map(|c| match c {
+            '\u{17f}' => 's'.to_lowercase(),
+            '\u{212a}' => 'k'.to_lowercase(),
+            c => c.to_lowercase(),
+        })
+        .collect()
 }
 
 pub fn parse(bytes: &[u8]) -> Result<Reading, String> {
@@ -23,11 +53,12 @@ pub fn parse(bytes: &[u8]) -> Result<Reading, String> {
         .map(|c| Reading {
             value: c.0,
             duplicate_keys: c.1,
+            folded_duplicate_keys: c.2,
         })
         .map_err(|e| e.to_string())
 }
 
-struct Checked(Value, bool);
+struct Checked(Value, bool, bool);
 
 impl<'de> Deserialize<'de> for Checked {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -44,50 +75,56 @@ impl<'de> Visitor<'de> for CheckedVisitor {
         f.write_str("JSON")
     }
     fn visit_unit<E>(self) -> Result<Checked, E> {
-        Ok(Checked(Value::Null, false))
+        Ok(Checked(Value::Null, false, false))
     }
     fn visit_bool<E>(self, v: bool) -> Result<Checked, E> {
-        Ok(Checked(Value::Bool(v), false))
+        Ok(Checked(Value::Bool(v), false, false))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Checked, E> {
-        Ok(Checked(Value::Number(v.into()), false))
+        Ok(Checked(Value::Number(v.into()), false, false))
     }
     fn visit_i64<E>(self, v: i64) -> Result<Checked, E> {
-        Ok(Checked(Value::Number(v.into()), false))
+        Ok(Checked(Value::Number(v.into()), false, false))
     }
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Checked, E> {
         Number::from_f64(v)
-            .map(|n| Checked(Value::Number(n), false))
+            .map(|n| Checked(Value::Number(n), false, false))
             .ok_or_else(|| E::custom("not a finite number"))
     }
     fn visit_str<E>(self, v: &str) -> Result<Checked, E> {
-        Ok(Checked(Value::String(v.to_owned()), false))
+        Ok(Checked(Value::String(v.to_owned()), false, false))
     }
     fn visit_string<E>(self, v: String) -> Result<Checked, E> {
-        Ok(Checked(Value::String(v), false))
+        Ok(Checked(Value::String(v), false, false))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
         let mut items = Vec::new();
-        let mut dup = false;
-        while let Some(Checked(v, d)) = seq.next_element()? {
+        let (mut dup, mut fdup) = (false, false);
+        while let Some(Checked(v, d, f)) = seq.next_element()? {
             dup |= d;
+            fdup |= f;
             items.push(v);
         }
-        Ok(Checked(Value::Array(items), dup))
+        Ok(Checked(Value::Array(items), dup, fdup))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
         let mut members = Map::new();
         let mut seen = HashSet::new();
-        let mut dup = false;
+        let mut seen_folded = HashSet::new();
+        let (mut dup, mut fdup) = (false, false);
         while let Some(key) = map.next_key::<String>()? {
-            let Checked(v, d) = map.next_value()?;
+            let Checked(v, d, f) = map.next_value()?;
             dup |= d;
+            fdup |= f;
             if !seen.insert(key.clone()) {
                 dup = true;
             }
+            if !seen_folded.insert(folded(&key)) {
+                fdup = true;
+            }
             members.insert(key, v);
         }
-        Ok(Checked(Value::Object(members), dup))
+        Ok(Checked(Value::Object(members), dup, fdup))
     }
 }
 
