@@ -606,6 +606,37 @@ fn main() -> Result<()> {
     }
     out.insert("ablation_1kib".into(), json!(rows));
 
+    // a regex on the big argument itself
+    println!();
+    println!("A regex condition on the padded argument (require args.body matches ^[A-Za-z0-9 :;,.-]*$; regex-lite)");
+    println!(
+        "{:>8} {:>14} {:>14} {:>12}",
+        "body", "decision fuel", "fuel/byte", "decision us"
+    );
+    let mut regex_policy = generated_policy(1, TOOL);
+    regex_policy["tools"][TOOL]["require"] = json!([{"conditions": [
+        {"path": "args.body", "op": "regex", "value": "^[A-Za-z0-9 :;,.-]*$"}]}]);
+    let regex_config = plugin_config(regex_policy);
+    let mut rows = Vec::new();
+    for size in [KIB, 16 * KIB, 64 * KIB] {
+        let body = call_body(TOOL, size);
+        let f = fuel_of(&metered, &regex_config, &body, usize::MAX)?;
+        let runs = if args.quick { 3 } else { 20 };
+        let (d, _) = time_of(&timed, &regex_config, &body, usize::MAX, runs)?;
+        println!(
+            "{:>8} {:>14} {:>14.1} {:>12.1}",
+            size_label(body.len()),
+            f.decision,
+            f.decision as f64 / body.len() as f64,
+            us(d.median)
+        );
+        rows.push(
+            json!({"body_bytes": body.len(), "decision_fuel": f.decision,
+            "decision_us_median": us(d.median)}),
+        );
+    }
+    out.insert("regex_on_argument".into(), json!(rows));
+
     // 1: by policy size
     println!();
     println!("Cost of one allowed 1 KiB tools/call by policy size (generated tools, each with a regex require and a per-grant limit)");
