@@ -372,11 +372,6 @@ def test_case_variant_members_are_refused_on_the_mcp_path(rig, body, id_text):
     assert denied_reached(rig.server) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "design gap: off the MCP paths a body is judged only if it has members spelled exactly "
-    "`jsonrpc` or `method`; {\"JSONRPC\":..,\"METHOD\":\"tools/call\",...} is valid JSON, not "
-    "'shaped like JSON-RPC', and is forwarded unjudged, although a case-insensitive JSON-RPC "
-    "server (Go encoding/json, e.g. mark3labs/mcp-go) would run it"))
 def test_case_variant_members_off_the_mcp_path(rig):
     body = b'{"JSONRPC":"2.0","ID":1,"METHOD":"tools/call","PARAMS":{"NAME":"delete_repository","ARGUMENTS":{"repo":"corp/prod"}}}'
     rig.post(body, "/other")
@@ -882,11 +877,6 @@ def test_distinct_identities_have_distinct_counters(mcp_server, envoy_factory):
     assert _decision(_echo_as(envoy, session, b"agent-a")) == "rate_limited"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: header values are converted to text lossily (host/http.rs `text`), so distinct "
-    "non-UTF-8 identities (x-agent-id: \\xff and \\xfe) both become U+FFFD and share one "
-    "scope:grant counter key: one caller exhausts another's rate limit (README Counters: one key "
-    "per identity). Same for Mcp-Session-Id and scope:session"))
 def test_non_utf8_identities_do_not_alias(mcp_server, envoy_factory):
     envoy = envoy_factory(RATE_1)
     session = client.raw_initialize(envoy.url)
@@ -924,14 +914,8 @@ def test_http1_trailers_are_dropped_by_default(rig):
     assert denied_reached(rig.server) == []
 
 
-TRAILER_BUG = ("bug: request trailers bypass the filter. A body followed by trailers never gets "
-               "on_http_request_body(end_of_stream=true); the filter has no on_http_request_trailers, "
-               "so proxy-wasm's default Continue releases the held headers and buffered body "
-               "unjudged: the denied call runs on the MCP server (README: every request with a body "
-               "is held until judged)")
 
 
-@pytest.mark.xfail(strict=True, reason=TRAILER_BUG)
 @pytest.mark.parametrize("path", ["/mcp", "/other"])
 def test_http2_request_trailers(rig, path):
     """HTTP/2 always carries request trailers (DATA without END_STREAM, then a HEADERS frame
@@ -941,7 +925,6 @@ def test_http2_request_trailers(rig, path):
     assert denied_reached(rig.server) == []
 
 
-@pytest.mark.xfail(strict=True, reason=TRAILER_BUG)
 def test_http1_trailers_with_enable_trailers(tmp_path, mcp_server):
     """HTTP/1.1 with `http_protocol_options.enable_trailers: true` on the connection manager."""
     envoy = start_envoy(tmp_path, mcp_server.port, POLICY,
@@ -961,12 +944,6 @@ def test_http1_trailers_with_enable_trailers(tmp_path, mcp_server):
 
 
 # -- 8. quota and disconnects ---------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "design flaw, rate-limit bypass: README step 7 gives a call's reservations back when 'the "
-    "exchange ends before the response completes', but the call has already reached the MCP "
-    "server, and Streamable HTTP says a disconnect is not a cancellation. A client that closes "
-    "its connection while a slow tool runs is never counted: 5 calls of a 2/hour tool reach the "
-    "server (and a 6th is still allowed)"))
 def test_disconnecting_before_the_response_does_not_refund_quota(mcp_server, envoy_factory):
     envoy = envoy_factory({"version": "1", "default": "deny", "tools": {"sleep_ms": {"rate_limit": "2/hour"}}})
     session = client.raw_initialize(envoy.url)

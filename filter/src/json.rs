@@ -264,14 +264,17 @@ impl<'de: 'a, 'a> Visitor<'de> for JsonVisitor<'a> {
 }
 
 /// The first key that occurs twice, compared after escapes are decoded
-/// (so `"n\u0061me"` and `"name"` are the same key, as for every server).
+/// (`"n\u0061me"` is `"name"`) and under simple case folding (`"Name"`,
+/// `"NAME"` and `"name"` are one key): servers written in Go match JSON keys
+/// to fields case-insensitively, so an object holding both `"amount"` and
+/// `"AMOUNT"` would be judged on one and run with the other.
 fn duplicate_key<'m>(members: &'m [(Cow<'_, str>, Json<'_>)]) -> Option<&'m str> {
     if members.len() <= 16 {
         for (i, (k, _)) in members.iter().enumerate() {
             if members
                 .iter()
                 .skip(i.saturating_add(1))
-                .any(|(other, _)| other == k)
+                .any(|(other, _)| same_key(other, k))
             {
                 return Some(k);
             }
@@ -284,7 +287,21 @@ fn duplicate_key<'m>(members: &'m [(Cow<'_, str>, Json<'_>)]) -> Option<&'m str>
     members
         .iter()
         .map(|(k, _)| k.as_ref())
-        .find(|k| !seen.insert(*k))
+        .find(|k| !seen.insert(fold(k).collect::<String>()))
+}
+
+/// A key's characters under simple case folding, as Go's `encoding/json`
+/// compares them (with its two special cases, long s and the Kelvin sign).
+fn fold(key: &str) -> impl Iterator<Item = char> + '_ {
+    key.chars().flat_map(|c| match c {
+        '\u{17f}' => 's'.to_lowercase(),
+        '\u{212a}' => 'k'.to_lowercase(),
+        c => c.to_lowercase(),
+    })
+}
+
+fn same_key(a: &str, b: &str) -> bool {
+    a == b || (!(a.is_ascii() && b.is_ascii() && a.len() != b.len()) && fold(a).eq(fold(b)))
 }
 
 /// An object key that borrows from the input when it has no escapes.
@@ -392,6 +409,24 @@ mod tests {
         members.push("\"k42\":0".into());
         let err = parse(format!("{{{}}}", members.join(",")).as_bytes()).unwrap_err();
         assert!(err.0.contains("duplicate object key \"k42\""), "{err}");
+    }
+
+    #[test]
+    fn keys_equal_under_case_folding_are_duplicates() {
+        for bad in [
+            r#"{"name":"a","NAME":"b"}"#,
+            r#"{"amount":1,"Amount":2}"#,
+            r#"{"mask":1,"mas\u212a":2}"#,
+            r#"{"pass":1,"pa\u017fs":2}"#,
+            r#"{"caf\u00e9":1,"CAF\u00c9":2}"#,
+        ] {
+            let err = parse(bad.as_bytes()).unwrap_err();
+            assert!(err.0.contains("duplicate object key"), "{bad}: {err}");
+        }
+        let mut many: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
+        many.push("\"K7\":0".into());
+        assert!(parse(format!("{{{}}}", many.join(",")).as_bytes()).is_err());
+        assert!(parse(br#"{"a":1,"b":2,"ab":3,"ba":4}"#).is_ok());
     }
 
     #[test]

@@ -269,10 +269,20 @@ pub fn could_be_json(bytes: &[u8]) -> bool {
 }
 
 /// True when a strictly valid JSON value is shaped like JSON-RPC at all: an
-/// object with `jsonrpc` or `method`, or an array holding one. Other JSON
-/// (an application's own API) passes off the MCP paths.
+/// object with a `jsonrpc` member, or a `method` member naming a namespaced
+/// method (`tools/call`), or an array holding one. Member names compare
+/// without regard to case, as servers written in Go match them. Other JSON (an
+/// application's own API, `{"method": "card"}`) passes off the MCP paths.
 pub fn is_jsonrpc_shaped(value: &Json<'_>) -> bool {
-    let object_is = |v: &Json<'_>| v.get("jsonrpc").is_some() || v.get("method").is_some();
+    let object_is = |v: &Json<'_>| {
+        v.as_object().is_some_and(|o| {
+            o.0.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case("jsonrpc")
+                    || (k.eq_ignore_ascii_case("method")
+                        && v.as_str().is_some_and(|m| m.contains('/')))
+            })
+        })
+    };
     match value {
         Json::Arr(items) => items.iter().any(object_is),
         other => object_is(other),
@@ -678,8 +688,11 @@ mod tests {
             assert!(!could_be_json(no), "{no:?}");
         }
         let shaped = |t: &str| is_jsonrpc_shaped(&json::parse(t.as_bytes()).unwrap());
-        assert!(shaped(r#"{"method":"x"}"#));
+        assert!(shaped(r#"{"method":"tools/call"}"#));
+        assert!(shaped(r#"{"METHOD":"tools/call"}"#));
+        assert!(shaped(r#"{"JsonRpc":"2.0"}"#));
         assert!(shaped(r#"[{"a":1},{"jsonrpc":"2.0"}]"#));
         assert!(!shaped(r#"{"grant_type":"x"}"#));
+        assert!(!shaped(r#"{"method":"card","id":5}"#));
     }
 }

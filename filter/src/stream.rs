@@ -140,6 +140,8 @@ const SNIFF_BYTES: usize = 1024;
 pub struct Stream {
     phase: Phase,
     mcp_path: bool,
+    /// Bytes of request body buffered so far.
+    buffered: usize,
     /// Read while the request headers are held: Envoy lends header maps
     /// only during their callbacks and while they are paused.
     request: RequestInfo,
@@ -201,6 +203,7 @@ impl Stream {
         Stream {
             phase: Phase::Start,
             mcp_path: false,
+            buffered: 0,
             request: RequestInfo::default(),
             held: Vec::new(),
             lists: Vec::new(),
@@ -279,6 +282,7 @@ impl Stream {
             Phase::Replied => return Action::Pause,
             _ => return Action::Continue,
         }
+        self.buffered = size;
         if self.phase == Phase::Sniffing {
             let prefix = host.request_body(size.min(SNIFF_BYTES)).unwrap_or_default();
             match first_significant(&prefix) {
@@ -522,11 +526,34 @@ impl Stream {
         Action::Continue
     }
 
-    /// The exchange is over: reservations still held belong to calls whose
-    /// response never completed (a reset, a timeout), which count nowhere.
+    /// The exchange is over. Reservations still held belong to calls whose
+    /// response never completed: given back when the upstream reset the
+    /// stream (the call failed), kept otherwise. A client that disconnects
+    /// while its call runs is still counted: the call reached the server, and
+    /// a disconnect does not cancel it.
     pub fn on_log(&mut self, host: &mut dyn Host) {
-        if !self.response.complete {
+        if self.response.complete || self.held.is_empty() {
+            return;
+        }
+        let details = host
+            .property(&["response", "code_details"])
+            .unwrap_or_default();
+        if details.starts_with(b"upstream_reset") {
             self.roll_back_all(host);
+        }
+    }
+
+    /// Request trailers end the body (HTTP/2 always may send them, HTTP/1.1
+    /// chunked with `enable_trailers`): judge what was buffered, exactly as
+    /// at the end of the body.
+    pub fn on_request_trailers(&mut self, config: &Config, host: &mut dyn Host) -> Action {
+        match self.phase {
+            Phase::Sniffing | Phase::Buffering => {
+                let size = self.buffered;
+                self.on_request_body(config, host, size, true)
+            }
+            Phase::Replied => Action::Pause,
+            _ => Action::Continue,
         }
     }
 

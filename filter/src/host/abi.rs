@@ -134,13 +134,29 @@ pub fn buffer(kind: u32, start: usize, max: usize) -> Option<Vec<u8>> {
     (status == OK).then(|| unsafe { owned(data, size) })
 }
 
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => {
+            use std::fmt::Write;
+            let mut out = String::from("\0");
+            for b in bytes {
+                let _ = write!(out, "{b:02x}");
+            }
+            out
+        }
+    }
+}
+
 /// Replaces bytes `start..start + size` of a buffer with `data`.
 pub fn set_buffer(kind: u32, start: usize, size: usize, data: &[u8]) -> bool {
     unsafe { proxy_set_buffer_bytes(kind, start, size, data.as_ptr(), data.len()) == OK }
 }
 
-/// Every pair of a header map, in one host call. Names and values that are
-/// not UTF-8 are read lossily (a header can never trap the VM).
+/// Every pair of a header map, in one host call. A name or value that is not
+/// UTF-8 is kept distinct, never merged with another: it reads as a NUL (which
+/// no real header value holds) and its bytes in hex, so two callers whose
+/// identities differ only in invalid bytes never share a counter.
 pub fn header_pairs(map: u32) -> Vec<(String, String)> {
     let mut data = null_mut();
     let mut size = 0;
@@ -172,10 +188,7 @@ fn parse_pairs(bytes: &[u8]) -> Option<Vec<(String, String)>> {
         at = at.checked_add(k)?.checked_add(1)?;
         let value = bytes.get(at..at.checked_add(v)?)?;
         at = at.checked_add(v)?.checked_add(1)?;
-        out.push((
-            String::from_utf8_lossy(key).into_owned(),
-            String::from_utf8_lossy(value).into_owned(),
-        ));
+        out.push((text(key), text(value)));
     }
     Some(out)
 }

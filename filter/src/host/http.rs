@@ -68,6 +68,13 @@ impl HttpContext for Http {
         self.run(|s, h| s.on_request_body(&plugin.config, h, body_size, end_of_stream))
     }
 
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> ProxyAction {
+        let Some(plugin) = self.plugin.clone() else {
+            return ProxyAction::Pause;
+        };
+        self.run(|s, h| s.on_request_trailers(&plugin.config, h))
+    }
+
     fn on_http_response_headers(
         &mut self,
         _num_headers: usize,

@@ -23,6 +23,7 @@ struct FakeHost {
     logs: RefCell<Vec<(Level, String)>>,
     metrics: Vec<String>,
     store: MemoryStore,
+    code_details: String,
 }
 
 impl Host for FakeHost {
@@ -36,8 +37,8 @@ impl Host for FakeHost {
     fn response_headers(&self) -> Headers {
         Headers(self.response_headers.clone())
     }
-    fn property(&self, _path: &[&str]) -> Option<Vec<u8>> {
-        None
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        (path == ["response", "code_details"]).then(|| self.code_details.clone().into_bytes())
     }
     fn request_body(&self, size: usize) -> Option<Vec<u8>> {
         Some(self.body[..size.min(self.body.len())].to_vec())
@@ -419,16 +420,23 @@ fn failed_calls_give_their_reservations_back() {
             *expected == 0.0
         );
     }
-    // A reset: the exchange ends before the response does.
-    let mut x = Exchange::post("/mcp");
-    x.send(&c, call(1, "create_issue").as_bytes());
-    x.host.response_headers = vec![
-        (":status".into(), "200".into()),
-        ("content-type".into(), "text/event-stream".into()),
-    ];
-    x.stream.on_response_headers(&mut x.host, false);
-    x.stream.on_log(&mut x.host);
-    assert_eq!(count(&mut x.host, &c), 0.0);
+    // The exchange ends before the response does: an upstream reset gives
+    // the reservation back; a client that hangs up is still counted.
+    for (details, expected) in [
+        ("upstream_reset_after_response_started{remote_reset}", 0.0),
+        (
+            "upstream_reset_before_response_started{connection_termination}",
+            0.0,
+        ),
+        ("downstream_remote_disconnect", 1.0),
+        ("", 1.0),
+    ] {
+        let mut x = Exchange::post("/mcp");
+        x.send(&c, call(1, "create_issue").as_bytes());
+        x.host.code_details = details.into();
+        x.stream.on_log(&mut x.host);
+        assert_eq!(count(&mut x.host, &c), expected, "{details}");
+    }
 }
 
 #[test]
@@ -685,4 +693,31 @@ fn denials_echo_every_kind_of_id_exactly() {
         "{}",
         batch.host.replies[0].1
     );
+}
+
+#[test]
+fn request_trailers_end_the_body_and_it_is_judged() {
+    let c = config(POLICY);
+    for path in ["/mcp", "/other"] {
+        let mut x = Exchange::post(path);
+        assert_eq!(x.stream.on_request_headers(&c, &mut x.host, false), Pause);
+        x.host.body = call(1, "delete_repository").into_bytes();
+        let size = x.host.body.len();
+        assert_eq!(
+            x.stream.on_request_body(&c, &mut x.host, size, false),
+            Pause
+        );
+        assert_eq!(
+            x.stream.on_request_trailers(&c, &mut x.host),
+            Pause,
+            "{path}"
+        );
+        assert_eq!(x.reply_json()["result"]["_meta"]["decision"], "deny");
+    }
+    let mut ok = Exchange::post("/mcp");
+    ok.stream.on_request_headers(&c, &mut ok.host, false);
+    ok.host.body = call(1, "echo").into_bytes();
+    let size = ok.host.body.len();
+    ok.stream.on_request_body(&c, &mut ok.host, size, false);
+    assert_eq!(ok.stream.on_request_trailers(&c, &mut ok.host), Continue);
 }
