@@ -123,8 +123,12 @@ impl Decision {
     }
 
     /// Records each message's id as the body spelled it (see `mcp::raw_ids`),
-    /// where the strict reading found one.
-    pub fn set_raw_ids(&mut self, raw: Vec<Option<String>>) {
+    /// where the strict reading found one. A refused batch has no elements
+    /// and its id is one element's, unknown here: it keeps the id it has.
+    pub fn set_raw_ids(&mut self, raw: Vec<Option<String>>, batch: bool) {
+        if batch && self.elements.is_empty() {
+            return;
+        }
         let targets: Vec<&mut Decision> = if self.elements.is_empty() {
             vec![self]
         } else {

@@ -140,12 +140,18 @@ pub fn raw_ids(bytes: &[u8]) -> Vec<Option<String>> {
         id: Option<&'a serde_json::value::RawValue>,
     }
     let raw = |e: Envelope<'_>| e.id.map(|r| r.get().to_owned());
-    if let Ok(single) = serde_json::from_slice::<Envelope<'_>>(bytes) {
-        return vec![raw(single)];
+    // By the first character: serde reads a struct from an array too, so a
+    // batch of one would otherwise pass for a single message.
+    let batch = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    if batch {
+        serde_json::from_slice::<Vec<Envelope<'_>>>(bytes)
+            .map(|all| all.into_iter().map(raw).collect())
+            .unwrap_or_default()
+    } else {
+        serde_json::from_slice::<Envelope<'_>>(bytes)
+            .map(|single| vec![raw(single)])
+            .unwrap_or_default()
     }
-    serde_json::from_slice::<Vec<Envelope<'_>>>(bytes)
-        .map(|all| all.into_iter().map(raw).collect())
-        .unwrap_or_default()
 }
 
 /// Checks the 2026-07-28 routing headers against the body they travel with:

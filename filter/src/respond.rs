@@ -58,7 +58,9 @@ pub fn reply(style: Style, decision: &Decision) -> Option<Reply> {
         let responses: Vec<Response<'_>> = decision
             .elements
             .iter()
-            .filter(|e| e.id.is_some())
+            // Requests only: a client's responses (to sampling, elicitation)
+            // and notifications are not answered.
+            .filter(|e| e.id.is_some() && e.method.is_some())
             .map(|e| {
                 if e.decision.blocks() {
                     denial(style, e)

@@ -166,6 +166,7 @@ struct RequestInfo {
     mcp_method: Option<String>,
     mcp_name: Option<String>,
     accept_encoding: bool,
+    post: bool,
 }
 
 /// What the filter does with the response.
@@ -231,15 +232,15 @@ impl Stream {
             mcp_method: headers.owned("mcp-method"),
             mcp_name: headers.owned("mcp-name"),
             accept_encoding: headers.get("accept-encoding").is_some(),
+            post: headers
+                .get(":method")
+                .is_some_and(|m| m.eq_ignore_ascii_case("POST")),
         };
         if config.strip_authorization && headers.get("authorization").is_some() {
             host.remove_request_header("authorization");
         }
         if end_of_stream {
-            let post = headers
-                .get(":method")
-                .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
-            if self.mcp_path && post {
+            if self.mcp_path && self.request.post {
                 let refusal = Refusal {
                     code: codes::PARSE_ERROR,
                     message: "Parse error: a POST to the MCP endpoint needs a JSON-RPC body".into(),
@@ -310,6 +311,11 @@ impl Stream {
             return Action::Pause;
         }
         let body = host.request_body(size).unwrap_or_default();
+        if body.is_empty() && !self.request.post {
+            // A GET or DELETE whose (empty) body came in its own frame.
+            self.phase = Phase::Passed;
+            return Action::Continue;
+        }
         if !self.mcp_path && !mcp::could_be_json(&body) {
             self.phase = Phase::Passed;
             return Action::Continue;
@@ -401,7 +407,8 @@ impl Stream {
     ) -> Action {
         audit(config, host, &decision);
         if decision.decision.blocks() && !body.is_empty() {
-            decision.set_raw_ids(mcp::raw_ids(body));
+            let batch = first_significant(body) == Some(b'[');
+            decision.set_raw_ids(mcp::raw_ids(body), batch);
         }
         let style = respond::Style::new(config.deny_as, self.request.protocol_version.as_deref());
         match respond::reply(style, &decision) {
@@ -507,7 +514,11 @@ impl Stream {
                     }
                 } else if end_of_stream {
                     let body = self.response.events.take_rest();
-                    out = self.on_message(config, host, &body).unwrap_or(body);
+                    out = match self.rewrite(config, host, &body) {
+                        Some(_) if self.response.mode == Mode::Drop => self.refusal_body(),
+                        Some(new) => new,
+                        None => body,
+                    };
                 }
                 host.set_response_body(size, &out);
             }
@@ -558,11 +569,32 @@ impl Stream {
     }
 
     fn rewrite_event(&mut self, config: &Config, host: &mut dyn Host, event: &[u8]) -> Vec<u8> {
+        if self.response.mode == Mode::Drop {
+            return Vec::new();
+        }
         let data = sse::data(event);
-        match self.on_message(config, host, &data) {
+        if data.is_empty() {
+            // A comment, a keep-alive, a retry hint: no message.
+            return event.to_vec();
+        }
+        match self.rewrite(config, host, &data) {
+            Some(_) if self.response.mode == Mode::Drop => self.refusal_body(),
             Some(new) => sse::with_data(event, &new),
             None => event.to_vec(),
         }
+    }
+
+    /// A message of a response whose tool lists are rewritten: `Some` with
+    /// what replaces it, `None` to pass it as it is. A message the filter
+    /// cannot read strictly might be the tool list: it is withheld, the
+    /// listing requests are answered with an error, and the rest of the
+    /// response is dropped.
+    fn rewrite(&mut self, config: &Config, host: &mut dyn Host, text: &[u8]) -> Option<Vec<u8>> {
+        if json::parse(text).is_err() {
+            self.response.mode = Mode::Drop;
+            return Some(Vec::new());
+        }
+        self.on_message(config, host, text)
     }
 
     /// One JSON-RPC message (or batch) of the response: settles held calls

@@ -183,7 +183,6 @@ const DENY_DELETE: &str = r#"{"version":"1","default":"deny","tools":{"echo":{},
 /// this amount as 50000.00000000001, over the cap the filter just let
 /// through as exactly 50000.
 #[test]
-#[ignore = "finding float-roundtrip: fails until json reads floats exactly (serde_json float_roundtrip)"]
 fn finding_float_roundtrip_amount_over_the_cap_is_read_as_the_cap() {
     let literal = "50000.00000000000363797880709171295166015625000000000000000001";
     let correct: f64 = literal.parse().unwrap();
@@ -212,7 +211,6 @@ fn finding_float_roundtrip_amount_over_the_cap_is_read_as_the_cap() {
 /// Finding `float-roundtrip`, second face: a float read and written back
 /// does not read back the same (minimised from the fuzzer's crash input).
 #[test]
-#[ignore = "finding float-roundtrip: fails until json reads floats exactly (serde_json float_roundtrip)"]
 fn finding_float_roundtrip_text_is_not_stable() {
     let literal = "6.635474778652015e-178";
     let v = json::parse(literal.as_bytes()).unwrap();
@@ -232,7 +230,6 @@ fn finding_float_roundtrip_text_is_not_stable() {
 /// a one-element batch is answered with that object as its id: not a valid
 /// JSON-RPC id, the client cannot match it, and the arguments are echoed.
 #[test]
-#[ignore = "finding raw-ids: fails until mcp::raw_ids reads a one-element batch as a batch"]
 fn finding_raw_ids_one_element_batch_echoes_the_whole_message_as_id() {
     let body = br#"[{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"delete_repository","arguments":{"token":"sk_live_0123456789"}}}]"#;
     assert_eq!(mcp::raw_ids(body), [Some("7".to_owned())]);
@@ -252,7 +249,6 @@ fn finding_raw_ids_one_element_batch_echoes_the_whole_message_as_id() {
 /// elements) the spelling of element 0's id. The client is told its
 /// request 0 was invalid.
 #[test]
-#[ignore = "finding raw-ids: fails until a refused batch's reply keeps the refusal's id"]
 fn finding_raw_ids_refused_batch_answers_with_the_first_elements_id() {
     let body = br#"[{"jsonrpc":"2.0","id":0,"method":"tools/call","params":{"name":"echo","arguments":{}}},{"jsonkpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}]"#;
     let refusal = mcp::parse(body).unwrap_err();
@@ -278,7 +274,6 @@ fn finding_raw_ids_refused_batch_answers_with_the_first_elements_id() {
 /// answers requests only; the error carries the server's request id, which
 /// the client may take for the answer to its own request with that id.
 #[test]
-#[ignore = "finding reply-to-responses: fails until blocked batches answer requests only"]
 fn finding_reply_to_responses_blocked_batch_answers_a_client_response() {
     let body = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_repository"}},{"jsonrpc":"2.0","id":5,"result":{"action":"accept"}},{"jsonrpc":"2.0","method":"notifications/initialized"}]"#;
     let c = config(DENY_DELETE);
@@ -304,7 +299,6 @@ fn finding_reply_to_responses_blocked_batch_answers_a_client_response() {
 /// (GET SSE streams, DELETE, health checks) pass"; only "an empty POST" is
 /// refused.
 #[test]
-#[ignore = "finding empty-body-non-post: fails until an empty body of a GET/DELETE passes"]
 fn finding_empty_body_non_post_delete_with_an_empty_data_frame_is_refused() {
     let c = config(DENY_DELETE);
     for method in ["DELETE", "GET"] {
@@ -330,7 +324,6 @@ fn finding_empty_body_non_post_delete_with_an_empty_data_frame_is_refused() {
 /// hidden tool. (The server is trusted, so this is about the promise, not an
 /// attack by the client.)
 #[test]
-#[ignore = "finding toolslist-unreadable: fails until unreadable tool lists are withheld"]
 fn finding_toolslist_unreadable_list_is_passed_unfiltered() {
     let c = config(DENY_DELETE);
     let mut x = Exchange::new("POST", "/mcp");
