@@ -3,14 +3,13 @@
 //! Two kinds of test:
 //! - `finding_*`: a wrong behaviour a fuzz target found, with its minimised
 //!   input (also under `fuzz/regressions/<target>/`). Each asserts what the
-//!   README / SECURITY.md promise, so it fails until the behaviour is fixed;
-//!   those are `#[ignore]`d with the finding's name so the test command stays
-//!   green meanwhile. Run them with
-//!   `cargo test -p mcp-policy-filter --test fuzz_regressions -- --include-ignored`
-//!   and drop the `#[ignore]` with the fix.
+//!   README / SECURITY.md promise. All were fixed in 898af28; a new finding
+//!   gets its test here `#[ignore]`d with its name (and its line in
+//!   `fuzz/known-findings`) until the fix lands. Run ignored ones with
+//!   `cargo test -p mcp-policy-filter --test fuzz_regressions -- --include-ignored`.
 //! - the rest: tricky inputs the fuzzers generated (deep nesting, huge
 //!   numbers, lone surrogates, invalid UTF-8, duplicate escaped keys, ...),
-//!   asserting the documented behaviour. They pass.
+//!   asserting the documented behaviour.
 
 use mcp_policy::config::Config;
 use mcp_policy::decision::{codes, Verdict};
@@ -339,6 +338,33 @@ fn finding_toolslist_unreadable_list_is_passed_unfiltered() {
         !text.contains("delete_repository"),
         "a tool the caller may not call was listed: {text}"
     );
+}
+
+/// Finding `trailers` (fuzz target `stream`, with the proxy-wasm SDK's
+/// default trailers callback modelled; also found by the Envoy adversarial
+/// tests, fixed in aff5639): a body that ends with trailers never gets
+/// `end_of_stream` on a body callback, and was released unjudged. The
+/// trailers callback now judges what was buffered.
+#[test]
+fn finding_trailers_end_the_body_and_it_is_judged() {
+    let c = config(DENY_DELETE);
+    let body =
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_repository"}}"#;
+    for path in ["/mcp", "/elsewhere"] {
+        let mut x = Exchange::new("POST", path);
+        assert_eq!(
+            x.stream.on_request_headers(&c, &mut x.host, false),
+            Action::Pause
+        );
+        x.host.body = body.to_vec();
+        let a = x.stream.on_request_body(&c, &mut x.host, body.len(), false);
+        assert_eq!(a, Action::Pause, "{path}");
+        let a = x.stream.on_request_trailers(&c, &mut x.host);
+        assert_eq!(a, Action::Pause, "{path}: trailers released a denied call");
+        let (status, reply) = x.reply();
+        assert_eq!(status, 200);
+        assert_eq!(reply["result"]["_meta"]["decision"], "deny", "{path}");
+    }
 }
 
 // ---------------------------------------------------------------- tricky inputs (pass)
