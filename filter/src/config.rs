@@ -12,7 +12,7 @@
 use crate::fields::{expect_array, expect_str, ConfigError, Fields, Loc, Report};
 use crate::json::{self, Json, Num};
 use crate::policy::{read_policy, sha256_hex, Policy};
-use std::collections::HashMap;
+use crate::names::Names;
 
 /// The validated configuration.
 #[derive(Debug)]
@@ -21,7 +21,7 @@ pub struct Config {
     pub policies: Vec<(String, Policy)>,
     pub grants: Vec<Grant>,
     /// Identity (as matched) -> index into `grants`.
-    grant_index: HashMap<String, usize>,
+    grant_index: Names<usize>,
     /// Whether callers are sorted by a grant table (`policies`), rather than
     /// all given the one `policy`.
     pub uses_grants: bool,
@@ -400,7 +400,7 @@ fn read_grants(
     gf.mark_all_known();
     gf.finish(report);
     let Json::Obj(members) = value else { return };
-    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut seen: Names<String> = Names::default();
     for (name, grant) in &members.0 {
         let gloc = loc.key(name);
         let Some(mut f) = Fields::of(grant, &gloc, report) else {
@@ -599,7 +599,7 @@ impl Config {
         Config {
             policies: Vec::new(),
             grants: Vec::new(),
-            grant_index: HashMap::new(),
+            grant_index: Names::default(),
             uses_grants: false,
             unmatched: None,
             identity: Vec::new(),

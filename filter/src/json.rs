@@ -281,13 +281,20 @@ fn duplicate_key<'m>(members: &'m [(Cow<'_, str>, Json<'_>)]) -> Option<&'m str>
         }
         return None;
     }
-    // Large objects: a set instead of comparing every pair, so a body of
-    // many keys cannot make reading quadratic.
-    let mut seen = std::collections::HashSet::with_capacity(members.len());
-    members
+    // Large objects: sort the folded keys instead of comparing every pair,
+    // so a body of many keys cannot make reading quadratic.
+    let mut folded: Vec<(String, usize)> = members
         .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (fold(k).collect(), i))
+        .collect();
+    folded.sort();
+    folded
+        .windows(2)
+        .find(|w| w.first().map(|a| &a.0) == w.get(1).map(|b| &b.0))
+        .and_then(|w| w.get(1))
+        .and_then(|(_, i)| members.get(*i))
         .map(|(k, _)| k.as_ref())
-        .find(|k| !seen.insert(fold(k).collect::<String>()))
 }
 
 /// A key's characters under simple case folding, as Go's `encoding/json`

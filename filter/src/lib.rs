@@ -34,6 +34,7 @@ pub mod fields;
 pub mod json;
 pub mod judge;
 pub mod mcp;
+pub mod names;
 pub mod policy;
 pub mod respond;
 pub mod sse;

@@ -8,7 +8,7 @@ use crate::decision::Verdict;
 use crate::engine::counters::{CasCells, CasStore};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
-use std::collections::HashMap;
+use crate::names::Names;
 use std::rc::Rc;
 
 /// A validated configuration and the metric ids that go with it.
@@ -23,7 +23,7 @@ pub struct Plugin {
 pub struct Metrics {
     pub decisions: [Option<u32>; 5],
     /// Tool name -> (allowed, blocked).
-    pub tools: HashMap<String, (Option<u32>, Option<u32>)>,
+    pub tools: Names<(Option<u32>, Option<u32>)>,
     /// Calls of tools no policy names.
     pub other_tools: (Option<u32>, Option<u32>),
     pub cas_retries: Option<u32>,
@@ -53,9 +53,9 @@ impl Metrics {
         };
         for (_, policy) in &config.policies {
             for tool in policy.tools.keys() {
-                m.tools
-                    .entry(tool.clone())
-                    .or_insert_with(|| tool_pair(tool));
+                if !m.tools.contains_key(tool) {
+                    m.tools.insert(tool.to_owned(), tool_pair(tool));
+                }
             }
         }
         m.other_tools = tool_pair("_other");

@@ -18,7 +18,7 @@ pub use condition::{read_condition, ArgPath, Condition, Subject, Test};
 pub use read::{read_policy, sha256_hex, GLOBAL};
 
 use crate::json::Num;
-use std::collections::HashMap;
+use crate::names::Names;
 
 /// A validated policy, ready to judge calls.
 #[derive(Debug)]
@@ -29,8 +29,8 @@ pub struct Policy {
     /// `hide: "*"` (or `["*"]`): pointer of the entry.
     pub hide_all: Option<String>,
     /// Hidden tool name -> pointer of its `hide` entry.
-    pub hidden: HashMap<String, String>,
-    pub tools: HashMap<String, Tool>,
+    pub hidden: Names<String>,
+    pub tools: Names<Tool>,
     /// `"*"` rules and `all_tools` limits: apply to every call of a listed
     /// tool (and of any tool under `default: allow`).
     pub wildcard: Tool,

@@ -13,7 +13,7 @@ use super::{
 use crate::fields::{expect_array, expect_num, expect_str, Fields, Loc, Report};
 use crate::json::{Json, Num};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use crate::names::Names;
 
 /// The namespace of counters defined by `"*"` rules and `all_tools`.
 pub const GLOBAL: &str = "_global";
@@ -26,7 +26,7 @@ pub fn read_policy(value: &Json<'_>, loc: &Loc, name: &str, report: &mut Report)
     let mut reader = Reader {
         policy_name: name,
         counters: Vec::new(),
-        counter_locs: HashMap::new(),
+        counter_locs: Vec::new(),
         pending_state: Vec::new(),
         report,
     };
@@ -69,10 +69,10 @@ pub fn read_policy(value: &Json<'_>, loc: &Loc, name: &str, report: &mut Report)
 
     let (hide_all, hidden) = match f.take("hide") {
         Some((v, hloc)) => read_hide(v, &hloc, reader.report),
-        None => (None, HashMap::new()),
+        None => (None, Names::default()),
     };
 
-    let mut tools = HashMap::new();
+    let mut tools = Names::default();
     let mut wildcard = Tool {
         pointer: loc.key("tools").key("*").pointer(),
         ..Tool::default()
@@ -150,9 +150,9 @@ fn read_hide(
     v: &Json<'_>,
     loc: &Loc,
     report: &mut Report,
-) -> (Option<String>, HashMap<String, String>) {
+) -> (Option<String>, Names<String>) {
     let mut all = None;
-    let mut names: HashMap<String, String> = HashMap::new();
+    let mut names: Names<String> = Names::default();
     let entries: Vec<(&Json<'_>, Loc)> = match v {
         Json::Str(_) => vec![(v, loc.clone())],
         Json::Arr(items) => items
@@ -204,7 +204,7 @@ struct Reader<'r> {
     policy_name: &'r str,
     counters: Vec<Counter>,
     /// (namespace, counter) -> JSON path where it was defined.
-    counter_locs: HashMap<(String, String), String>,
+    counter_locs: Vec<((String, String), String)>,
     pending_state: Vec<PendingState>,
     report: &'r mut Report,
 }
@@ -668,7 +668,7 @@ impl Reader<'_> {
 
     fn add_counter(&mut self, mut counter: Counter, loc: &Loc, tool: &mut Tool) {
         let id = (counter.namespace.clone(), counter.name.clone());
-        if let Some(first) = self.counter_locs.get(&id) {
+        if let Some((_, first)) = self.counter_locs.iter().find(|(k, _)| *k == id) {
             self.report.error(
                 loc,
                 format!(
@@ -678,7 +678,7 @@ impl Reader<'_> {
             );
             return;
         }
-        self.counter_locs.insert(id, loc.path());
+        self.counter_locs.push((id, loc.path()));
         counter.key_prefix = format!(
             "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}",
             self.policy_name,
@@ -691,7 +691,7 @@ impl Reader<'_> {
     }
 
     /// Points every `state.<namespace>.<counter>` condition at its counter.
-    fn resolve_state(&mut self, tools: &mut HashMap<String, Tool>, wildcard: &mut Tool) {
+    fn resolve_state(&mut self, tools: &mut Names<Tool>, wildcard: &mut Tool) {
         for pending in std::mem::take(&mut self.pending_state) {
             let tool = match &pending.tool {
                 Some(name) => tools.get_mut(name),

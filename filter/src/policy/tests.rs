@@ -392,7 +392,7 @@ fn both_forms_desugar_into_one_model() {
         let v = parse_owned(text).unwrap();
         let mut report = Report::default();
         let p = read_policy(&v, &Loc::root().as_policy_root(), "", &mut report).unwrap();
-        let t = &p.tools["t"];
+        let t = p.tools.get("t").unwrap();
         assert_eq!(t.checks.len(), 1);
         assert_eq!(t.checks[0].kind, CheckKind::Require);
         assert_eq!(t.counters.len(), 1);
