@@ -254,7 +254,13 @@ fn valid_config(bytes: &[u8], c: &Config) {
             p.sha256.len() == 64 && p.sha256.bytes().all(|b| b.is_ascii_hexdigit()),
             "policy digest is not hex sha256"
         );
-        let tools = p.tools.values().chain(std::iter::once(&p.wildcard));
+        // Written against the public surface only (`keys` and `get`), which
+        // works whether tools sit in a map or a sorted list.
+        let tools = p
+            .tools
+            .keys()
+            .filter_map(|k| p.tools.get(k))
+            .chain(std::iter::once(&p.wildcard));
         for t in tools {
             for &i in &t.counters {
                 assert!(i < p.counters.len(), "tool counter index out of range");
@@ -272,8 +278,8 @@ fn valid_config(bytes: &[u8], c: &Config) {
             }
         }
         // Tools the policy never lists are always denied, before counters.
-        let mut names: Vec<&str> = p.tools.keys().map(String::as_str).collect();
-        names.extend(p.hidden.keys().map(String::as_str));
+        let mut names: Vec<&str> = p.tools.keys().collect();
+        names.extend(p.hidden.keys());
         names.push("zz_unlisted_tool");
         for name in names {
             let empty = json::Object::default();
