@@ -69,6 +69,9 @@ fuzz_target!(|data: &[u8]| {
     let reading = fuzzkit::reference::parse(body).expect("parsed bodies read");
     let expected = oracle::body(&reading.value, policy);
     let got = outcomes[0].decision.decision;
+    if stats() {
+        eprintln!("oracle {} {expected:?} got {}", parsed.name, got.label());
+    }
     match expected {
         Expect::Block => assert!(
             got.blocks(),
@@ -86,3 +89,10 @@ fuzz_target!(|data: &[u8]| {
         Expect::Unsure => {}
     }
 });
+
+/// `FUZZKIT_ORACLE_STATS=1`: print what the oracle expected for each input
+/// (to see how often it can tell), e.g. over the corpus with `-runs=0`.
+fn stats() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("FUZZKIT_ORACLE_STATS").is_some())
+}
