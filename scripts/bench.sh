@@ -38,6 +38,11 @@ echo "building the wasmtime cost binary (release, first build takes several minu
 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
   cargo build --quiet --release -p mcp-policy-host-tests --bin cost --target-dir target/bench-host
 
+# The calibration filter of the "wasm-floor" variant (a crate of its own, not a member
+# of the workspace).
+CARGO_TARGET_DIR=target/bench-floor cargo build --quiet --release --target wasm32-wasip1 \
+  --manifest-path envoy/bench/floor/Cargo.toml
+
 mkdir -p target/bench
 # Both parts measure one copy of the .wasm, even if a build replaces the original meanwhile.
 cp target/wasm32-wasip1/release/mcp_policy.wasm target/bench/mcp_policy.wasm
@@ -65,7 +70,7 @@ PYTHONPATH=envoy .venv/bin/python -m bench.quiet --wait "$quiet_wait"
 target/bench-host/release/cost "${cost_args[@]}"
 
 echo
-echo "== Envoy: buffer-only vs native mcp+rbac vs mcp-policy"
+echo "== Envoy: buffer-only vs native mcp+rbac vs wasm-floor vs mcp-policy"
 if [ "$quick" = 1 ]; then
   run_args=(--rounds 1 --duration 3 --latency-duration 2 --warmup 1 --attempts 1 "${run_args[@]+"${run_args[@]}"}")
 fi

@@ -18,6 +18,11 @@ answers 200 itself, no upstream), so what is measured is Envoy plus its HTTP fil
                text/event-stream (as MCP clients send), and stops parsing as soon as it
                has the fields it extracts; the buffer filter after RBAC makes sure the
                whole body is read before the direct response, as in buffer-only.
+  wasm-floor   envoy.filters.http.wasm (envoy/bench/floor, V8) -> router
+               The least a body-judging wasm filter does: hold the headers, pause on
+               each body chunk, copy the whole body into the VM once, continue. What
+               is left between it and buffer-only is the price of wasm itself on this
+               machine; what is left between mcp-policy and it is the policy work.
   mcp-policy   envoy.filters.http.wasm (this project's filter, V8) -> router
                The filter holds the headers until it has judged the whole body, so it
                needs no buffer filter. Policy: the 83 tools of the Intercept GitHub
@@ -53,7 +58,10 @@ REQUEST_HEADERS = {
     AGENT_HEADER: AGENT_ID,
 }
 
-VARIANTS = ("buffer-only", "native", "mcp-policy")
+VARIANTS = ("buffer-only", "native", "wasm-floor", "mcp-policy")
+
+# The calibration filter of envoy/bench/floor (built by scripts/bench.sh).
+FLOOR_WASM = REPO_ROOT / "target" / "bench-floor" / "wasm32-wasip1" / "release" / "mcp_policy_bench_floor.wasm"
 
 # Diagnostic variants of mcp-policy (not run by default; `run.py --variants ...`): the
 # same filter and policy with parts switched off, to see what each part costs in Envoy.
@@ -63,7 +71,19 @@ FILTER_VARIANTS = {
     "mcp-policy-noaudit": (True, True, False),
     "mcp-policy-listed": (False, False, False),  # the tool is listed, nothing else
 }
-EXTRA_VARIANTS = tuple(v for v in FILTER_VARIANTS if v not in VARIANTS)
+# The floor filter with the host calls a real filter makes added, to price each in
+# Envoy (see envoy/bench/floor/src/lib.rs): name -> its plugin configuration.
+FLOOR_VARIANTS = {
+    "wasm-floor": "",
+    "floor+pairs": "pairs",
+    "floor+props4": "props=4",
+    "floor+metrics2": "metrics=2",
+    "floor+log": "log",
+    "floor+shared": "shared",
+    "floor+all": "pairs,props=4,metrics=2,log,shared",
+}
+EXTRA_VARIANTS = tuple(v for v in list(FILTER_VARIANTS) + list(FLOOR_VARIANTS)
+                       if v not in VARIANTS)
 
 
 def tools_call(tool: str, arguments: dict[str, Any], request_id: int = 1) -> bytes:
@@ -193,6 +213,10 @@ def envoy_config(variant: str, wasm: Path, upstream_port: int) -> EnvoyConfig:
     if variant == "native":
         return EnvoyConfig(extra_filters=[native_mcp_filter(), native_rbac_filter(),
                                           buffer_filter(1 << 20)], **common)
+    if variant in FLOOR_VARIANTS:
+        return EnvoyConfig(wasm_path=FLOOR_WASM, plugin_config=FLOOR_VARIANTS[variant],
+                           allow_on_headers_stop_iteration=True,
+                           failure_policy="FAIL_CLOSED", **common)
     if variant in FILTER_VARIANTS:
         return EnvoyConfig(wasm_path=wasm, plugin_config=plugin_config(variant),
                            allow_on_headers_stop_iteration=True,

@@ -207,7 +207,7 @@ def check_variant(variant: str, envoy: EnvoyProcess) -> list[str]:
             raise BenchError(f"{variant}: the benchmarked call was not answered by the direct "
                              f"response: {r.status_code} {r.text[:300]!r}")
         done.append("allowed call -> 200 direct response")
-        if variant == "buffer-only":
+        if variant == "buffer-only" or variant in C.FLOOR_VARIANTS:
             return done
         r = _post(http, envoy.url, C.forbidden_body())
         if variant == "native":
@@ -258,7 +258,7 @@ def verify_counts(variant: str, before: dict[str, str], after: dict[str, str],
         return f"RBAC allowed {allowed}, denied 0"
     ok = delta("http.bench.downstream_rq_2xx")
     if ok < completed:
-        raise BenchError(f"buffer-only: {ok} 2xx answers for {completed} completed requests")
+        raise BenchError(f"{variant}: {ok} 2xx answers for {completed} completed requests")
     return f"{ok} 2xx answers"
 
 
@@ -390,18 +390,25 @@ def print_report(summary: dict[str, Any], args: argparse.Namespace) -> None:
           f"latency run {args.latency_duration:g} s at 1 connection; "
           f"Envoy --concurrency 1 on core {args.envoy_core}, wrk -t1 on core {args.wrk_core}; "
           f"body {len(C.bench_body())} B")
-    print(f"{'':<12} {'saturated':^27}   {'one request at a time':^28}   {'Envoy CPU':^18}")
-    print(f"{'variant':<12} {'req/s':>9} {'p50 us':>8} {'p99 us':>8}   "
+    print(f"{'':<18} {'saturated':^27}   {'one request at a time':^28}   {'Envoy CPU':^18}")
+    print(f"{'variant':<18} {'req/s':>9} {'p50 us':>8} {'p99 us':>8}   "
           f"{'p50 us':>8} {'p99 us':>8} {'p99.9 us':>9}   {'cores':>6} {'us/req':>8}")
     for v in C.VARIANTS + C.EXTRA_VARIANTS:
         s = summary.get(v)
         if not s:
             continue
-        print(f"{v:<12} {s['rps']:>9.0f} {s['loaded_p50_us']:>8.0f} {s['loaded_p99_us']:>8.0f}   "
+        print(f"{v:<18} {s['rps']:>9.0f} {s['loaded_p50_us']:>8.0f} {s['loaded_p99_us']:>8.0f}   "
               f"{s['p50_us']:>8.0f} {s['p99_us']:>8.0f} {s['p999_us']:>9.0f}   "
               f"{s['envoy_cores']:>6.2f} {cpu_us_per_request(s):>8.1f}")
     f, b, n = (summary.get(k) for k in ("mcp-policy", "buffer-only", "native"))
+    w = summary.get("wasm-floor")
     print()
+    if w and b:
+        print(f"wasm-floor / buffer-only throughput: {w['rps'] / b['rps']:.3f}   "
+              f"(by Envoy CPU per request: {cpu_us_per_request(b) / cpu_us_per_request(w):.3f})")
+    if f and w:
+        print(f"mcp-policy / wasm-floor throughput:  {f['rps'] / w['rps']:.3f}   "
+              f"(by Envoy CPU per request: {cpu_us_per_request(w) / cpu_us_per_request(f):.3f})")
     if f and b:
         print(f"mcp-policy / buffer-only throughput: {f['rps'] / b['rps']:.3f}   "
               f"(by Envoy CPU per request: {cpu_us_per_request(b) / cpu_us_per_request(f):.3f})")
@@ -417,7 +424,9 @@ def print_report(summary: dict[str, Any], args: argparse.Namespace) -> None:
               f"p50 {f['loaded_p50_us'] - b['loaded_p50_us']:+.0f} us, "
               f"p99 {f['loaded_p99_us'] - b['loaded_p99_us']:+.0f} us")
         print(f"Envoy CPU added per request by mcp-policy: "
-              f"{cpu_us_per_request(f) - cpu_us_per_request(b):.1f} us")
+              f"{cpu_us_per_request(f) - cpu_us_per_request(b):.1f} us"
+              + (f" (wasm-floor: {cpu_us_per_request(w) - cpu_us_per_request(b):.1f} us)"
+                 if w else ""))
     sat = [v for v in C.VARIANTS + C.EXTRA_VARIANTS if summary.get(v) and summary[v]["envoy_cores"] < 0.9]
     if sat:
         print(f"note: Envoy's core was not saturated for {', '.join(sat)} "
@@ -434,7 +443,7 @@ def print_report(summary: dict[str, Any], args: argparse.Namespace) -> None:
     for v in C.VARIANTS + C.EXTRA_VARIANTS:
         s = summary.get(v)
         if s:
-            print(f"  {v:<12} " + "   ".join(
+            print(f"  {v:<18} " + "   ".join(
                 f"{r['rps']:>6} | {r['p99_us']:>5} | {r['envoy_cores']:.2f}" for r in s["rounds"]))
 
 
@@ -458,6 +467,8 @@ def preflight(args: argparse.Namespace) -> None:
         missing.append(f"{C.CLI} (run scripts/setup.sh)")
     if not C.GITHUB_POLICY.is_file():
         missing.append(str(C.GITHUB_POLICY))
+    if any(v in args.variants for v in C.FLOOR_VARIANTS) and not C.FLOOR_WASM.is_file():
+        missing.append(f"{C.FLOOR_WASM} (scripts/bench.sh builds envoy/bench/floor)")
     if args.envoy_core is not None and shutil.which("taskset") is None:
         missing.append("taskset (util-linux)")
     if missing:
@@ -521,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"the run; measuring again", flush=True)
                 samples.append(s)
                 c = s.cpu_throughput
-                print(f"round {rnd} {v:<12} {s.throughput.rps:>8.0f} req/s  "
+                print(f"round {rnd} {v:<18} {s.throughput.rps:>8.0f} req/s  "
                       f"p50 {s.throughput.p50_us:>5} p99 {s.throughput.p99_us:>5} us | 1 conn: "
                       f"p50 {s.latency.p50_us:>4} p99 {s.latency.p99_us:>4} us | cores: envoy "
                       f"{c.envoy:.2f} wrk {c.wrk:.2f} other {c.foreign:.2f}  "
