@@ -59,7 +59,10 @@ impl Extra {
                 _ => {}
             }
         }
-        extra.line = format!("floor decision {{\"decision\":\"allow\",\"pad\":\"{}\"}}", "x".repeat(560));
+        extra.line = format!(
+            "floor decision {{\"decision\":\"allow\",\"pad\":\"{}\"}}",
+            "x".repeat(560)
+        );
         extra
     }
 }
