@@ -4,16 +4,18 @@
 
 (scripts/bench.sh runs this after installing what it needs.)
 
-Three variants (see bench/configs.py): buffer-only, native (envoy.filters.http.mcp +
-rbac), mcp-policy (this filter, 83-tool policy, condition + per-grant counter, audit on).
+Four variants by default (see bench/configs.py): buffer-only, native
+(envoy.filters.http.mcp + rbac), wasm-floor (a wasm filter that only holds the request
+and copies the body in), mcp-policy (this filter, 83-tool policy, condition + per-grant
+counter, audit on); diagnostic ones on request (--variants).
 Each round starts each variant's Envoy in turn (the order rotates between rounds) with one
 worker (--concurrency 1) pinned to core 0, and drives it with wrk pinned to core 1:
 
   check       the benchmarked call is answered 200 with the direct response, and a
               forbidden call is denied (mcp-policy: a JSON-RPC tool error with
               _meta.decision "deny", and a call failing the `require` regex is denied too;
-              native: 403 from RBAC; buffer-only: exempt). A variant that fails its check
-              is not measured: the run fails.
+              native: 403 from RBAC; buffer-only and wasm-floor: exempt). A variant that
+              fails its check is not measured: the run fails.
   warm-up     wrk, discarded (lets V8 tier the wasm code up).
   throughput  wrk -c CONNECTIONS for DURATION s: Envoy's core saturated; req/s, and the
               p50/p99 under that load (mostly queueing: about connections / throughput).
