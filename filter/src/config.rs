@@ -11,8 +11,8 @@
 
 use crate::fields::{expect_array, expect_str, ConfigError, Fields, Loc, Report};
 use crate::json::{self, Json, Num};
-use crate::policy::{read_policy, sha256_hex, Policy};
 use crate::names::Names;
+use crate::policy::{read_policy, sha256_hex, Policy};
 
 /// The validated configuration.
 #[derive(Debug)]

@@ -21,7 +21,10 @@ impl<T> Names<T> {
     }
 
     pub fn get(&self, name: &str) -> Option<&T> {
-        self.find(name).ok().and_then(|i| self.0.get(i)).map(|(_, v)| v)
+        self.find(name)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .map(|(_, v)| v)
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut T> {
@@ -69,7 +72,10 @@ mod tests {
             n.insert(k.to_string(), i);
         }
         assert_eq!(n.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
-        assert_eq!((n.get("a"), n.get("b"), n.get("z")), (Some(&3), Some(&0), None));
+        assert_eq!(
+            (n.get("a"), n.get("b"), n.get("z")),
+            (Some(&3), Some(&0), None)
+        );
         *n.get_mut("c").unwrap() = 9;
         assert_eq!(n.get("c"), Some(&9));
         assert!(n.contains_key("b") && !n.contains_key("") && n.len() == 3);

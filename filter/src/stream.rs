@@ -78,17 +78,117 @@ pub trait Host {
     fn counters(&mut self) -> &mut dyn CounterStore;
 }
 
-/// Header pairs, as the host lends them in one call.
+/// Header pairs, as the host lends them in one call: one buffer, read in
+/// place (a request's dozen headers cost no allocation each).
 #[derive(Debug, Default, Clone)]
-pub struct Headers(pub Vec<(String, String)>);
+pub struct Headers {
+    raw: Vec<u8>,
+    entries: Vec<(Text, Text)>,
+}
+
+/// Byte offsets `start..end` into `Headers::raw`.
+type Span = (usize, usize);
+
+/// A name or value: a span of `raw` that is UTF-8, or, for bytes that are
+/// not, a NUL and the bytes in hex. So two values that differ only in
+/// invalid bytes stay distinct (no header value holds a NUL).
+#[derive(Debug, Clone)]
+enum Text {
+    Span(usize, usize),
+    Escaped(String),
+}
 
 impl Headers {
+    /// Headers from name/value pairs.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Headers {
+        let mut h = Headers::default();
+        for (k, v) in pairs {
+            let key = h.push(k.as_bytes());
+            let value = h.push(v.as_bytes());
+            h.entries.push((key, value));
+        }
+        h
+    }
+
+    /// Headers in proxy-wasm's map encoding: a u32 count, a (u32, u32) size
+    /// pair per entry, then each name and value followed by NUL; all
+    /// little-endian. Malformed input reads as no headers.
+    pub fn from_map_bytes(raw: Vec<u8>) -> Headers {
+        let entries = Headers::spans(&raw).unwrap_or_default();
+        let mut h = Headers {
+            raw,
+            entries: Vec::with_capacity(entries.len()),
+        };
+        for (k, v) in entries {
+            let key = h.text(k);
+            let value = h.text(v);
+            h.entries.push((key, value));
+        }
+        h
+    }
+
+    fn spans(raw: &[u8]) -> Option<Vec<(Span, Span)>> {
+        let word = |at: usize| -> Option<usize> {
+            let b: [u8; 4] = raw.get(at..at.checked_add(4)?)?.try_into().ok()?;
+            usize::try_from(u32::from_le_bytes(b)).ok()
+        };
+        let count = word(0)?;
+        let mut at = count.checked_mul(8)?.checked_add(4)?;
+        let mut out = Vec::with_capacity(count.min(256));
+        for i in 0..count {
+            let sizes = i.checked_mul(8)?.checked_add(4)?;
+            let (k, v) = (word(sizes)?, word(sizes.checked_add(4)?)?);
+            let key = (at, at.checked_add(k)?);
+            at = key.1.checked_add(1)?;
+            let value = (at, at.checked_add(v)?);
+            at = value.1.checked_add(1)?;
+            raw.get(value.0..value.1)?;
+            out.push((key, value));
+        }
+        Some(out)
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Text {
+        let start = self.raw.len();
+        self.raw.extend_from_slice(bytes);
+        Text::Span(start, self.raw.len())
+    }
+
+    fn text(&self, (start, end): Span) -> Text {
+        let bytes = self.raw.get(start..end).unwrap_or_default();
+        if std::str::from_utf8(bytes).is_ok() {
+            Text::Span(start, end)
+        } else {
+            let mut escaped = String::from("\0");
+            crate::policy::push_hex(&mut escaped, bytes);
+            Text::Escaped(escaped)
+        }
+    }
+
+    fn str<'a>(&'a self, text: &'a Text) -> &'a str {
+        match text {
+            Text::Span(s, e) => self
+                .raw
+                .get(*s..*e)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or(""),
+            Text::Escaped(s) => s,
+        }
+    }
+
     /// The first value of header `name` (names compare case-insensitively).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.entries
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _)| self.bytes(k).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| self.str(v))
+    }
+
+    fn bytes<'a>(&'a self, text: &'a Text) -> &'a [u8] {
+        match text {
+            Text::Span(s, e) => self.raw.get(*s..*e).unwrap_or_default(),
+            Text::Escaped(s) => s.as_bytes(),
+        }
     }
 
     fn owned(&self, name: &str) -> Option<String> {
@@ -485,13 +585,20 @@ impl Stream {
                 if self.response.events.pending_len() < RESPONSE_SCAN_LIMIT {
                     let chunk = host.response_body(size).unwrap_or_default();
                     self.response.events.push(&chunk);
+                    // Only an error changes anything here (results settle at
+                    // the end), so a message without one is not parsed.
                     if self.response.sse {
                         while let Some(event) = self.response.events.next_event() {
-                            self.on_message(config, host, &sse::data(&event));
+                            let data = sse::data(&event);
+                            if mentions_error(&data) {
+                                self.on_message(config, host, &data);
+                            }
                         }
                     } else if end_of_stream {
                         let body = self.response.events.take_rest();
-                        self.on_message(config, host, &body);
+                        if mentions_error(&body) {
+                            self.on_message(config, host, &body);
+                        }
                     }
                 }
             }
@@ -673,6 +780,11 @@ fn roll_back(host: &mut dyn Host, reservations: &[Reservation]) {
     );
 }
 
+/// Whether a message might hold a JSON-RPC error (a cheap test before parsing).
+fn mentions_error(text: &[u8]) -> bool {
+    text.windows(7).any(|w| w == b"\"error\"")
+}
+
 /// The first byte that is not whitespace, a byte-order mark or NUL.
 fn first_significant(bytes: &[u8]) -> Option<u8> {
     bytes.iter().copied().find(|b| {
@@ -692,10 +804,17 @@ fn audit(config: &Config, host: &mut dyn Host, decision: &Decision) {
             &format!("mcp_policy decision {}", decision.to_json()),
         );
     }
+    // Each is a host call: unset keys print as "-" in access logs anyway.
     host.filter_state("mcp_policy.decision", decision.decision.label());
-    host.filter_state("mcp_policy.tool", decision.tool.as_deref().unwrap_or(""));
-    host.filter_state("mcp_policy.grant", decision.grant.as_deref().unwrap_or(""));
-    host.filter_state("mcp_policy.rule", &decision.rule);
+    for (key, value) in [
+        ("mcp_policy.tool", decision.tool.as_deref()),
+        ("mcp_policy.grant", decision.grant.as_deref()),
+        ("mcp_policy.rule", Some(decision.rule.as_str())),
+    ] {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            host.filter_state(key, v);
+        }
+    }
     host.metric(Metric::Decision(decision.decision));
     let elements = if decision.elements.is_empty() {
         std::slice::from_ref(decision)

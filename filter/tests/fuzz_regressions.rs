@@ -69,10 +69,10 @@ struct FakeHost {
 
 impl Host for FakeHost {
     fn request_headers(&self) -> Headers {
-        Headers(self.request_headers.clone())
+        Headers::from_pairs(self.request_headers.clone())
     }
     fn response_headers(&self) -> Headers {
-        Headers(self.response_headers.clone())
+        Headers::from_pairs(self.response_headers.clone())
     }
     fn property(&self, _: &[&str]) -> Option<Vec<u8>> {
         None

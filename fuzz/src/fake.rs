@@ -59,7 +59,7 @@ pub struct FakeHost {
 
 impl Host for FakeHost {
     fn request_headers(&self) -> Headers {
-        Headers(
+        Headers::from_pairs(
             self.request_headers
                 .iter()
                 .filter(|(k, _)| !self.removed.iter().any(|r| r.eq_ignore_ascii_case(k)))
@@ -68,7 +68,7 @@ impl Host for FakeHost {
         )
     }
     fn response_headers(&self) -> Headers {
-        Headers(
+        Headers::from_pairs(
             self.response_headers
                 .iter()
                 .filter(|(k, _)| {

@@ -161,10 +161,12 @@ fn neq_string(v: Option<&Value>, s: &str) -> T {
     }
 }
 
-/// `(?i)drop\s+table`, for ASCII text; `Unsure` beyond it.
+/// `(?i)drop\s+table`, for ASCII text; `Unsure` beyond it. Strings longer
+/// than the filter's regex input limit are not matched (unknown).
 fn drop_table(v: Option<&Value>) -> T {
     match v {
         None => T::False,
+        Some(Value::String(s)) if s.len() > mcp_policy::engine::conditions::REGEX_MAX_INPUT => T::Unknown,
         Some(Value::String(s)) if s.is_ascii() && !s.contains(['\x0b', '\x0c']) => {
             let lower = s.to_ascii_lowercase();
             let b = lower.as_bytes();

@@ -328,7 +328,7 @@ fn identity_grants_and_scoped_counters() {
     let (grant, decision, _) = grant_of(&mut vm, &none, &[("x-agent-id", "stranger")]);
     assert_eq!(
         (grant.as_deref(), decision.as_deref()),
-        (Some(""), Some("deny")),
+        (None, Some("deny")),
         "unmatched callers are denied"
     );
     assert!(

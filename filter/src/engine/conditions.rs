@@ -15,6 +15,11 @@
 use crate::json::{Json, Num, Object};
 use crate::policy::{ArgPath, Test};
 
+/// The longest string a `regex` condition is applied to (bytes). Matching
+/// costs about a microsecond per byte in the proxy; a longer value makes the
+/// condition unknown, which denies (README, "Conditions").
+pub const REGEX_MAX_INPUT: usize = 4096;
+
 /// Three-valued result of a condition (Kleene logic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Truth {
@@ -84,6 +89,9 @@ pub fn apply(test: &Test, value: Option<&Json<'_>>) -> Truth {
         Test::Gt(n) => numeric(value, *n, |o| o.is_gt()),
         Test::Gte(n) => numeric(value, *n, |o| o.is_ge()),
         Test::Regex(re) => match value {
+            // A regex costs time per byte of input and the caller picks the
+            // input: longer strings are not matched, and count as unknown.
+            Json::Str(s) if s.len() > REGEX_MAX_INPUT => Truth::Unknown,
             Json::Str(s) => Truth::from_bool(re.is_match(s)),
             _ => Truth::Unknown,
         },
@@ -101,7 +109,7 @@ pub fn apply(test: &Test, value: Option<&Json<'_>>) -> Truth {
 pub fn expected_type(test: &Test) -> &'static str {
     match test {
         Test::Lt(_) | Test::Lte(_) | Test::Gt(_) | Test::Gte(_) => "a number",
-        Test::Regex(_) => "a string",
+        Test::Regex(_) => "a string of at most 4096 bytes",
         Test::Contains(Json::Str(_)) => "a string or a list",
         Test::Contains(_) => "a list",
         Test::In(_) | Test::NotIn(_) => "a value of the type of the list's elements",
@@ -235,6 +243,18 @@ mod tests {
             ("regex", "\"^feat/\"", Some("\"feat/x\""), T),
             ("regex", "\"^feat/\"", Some("\"fix/x\""), F),
             ("regex", "\"^feat/\"", Some("5"), U),
+            (
+                "regex",
+                "\".*\"",
+                Some(&format!("\"{}\"", "a".repeat(REGEX_MAX_INPUT + 1))),
+                U,
+            ),
+            (
+                "regex",
+                "\".*\"",
+                Some(&format!("\"{}\"", "a".repeat(REGEX_MAX_INPUT))),
+                T,
+            ),
             ("contains", "\"test\"", Some("\"a test run\""), T),
             ("contains", "\"test\"", Some("\"prod\""), F),
             ("contains", "\"x\"", Some("[\"a\",\"x\"]"), T),

@@ -222,8 +222,12 @@ impl<C: CasCells> CasStore<C> {
     /// The cell key of a counter key: fixed-size, so that memory per caller
     /// is bounded whatever the identity looks like.
     pub fn cell_key(key: &str) -> String {
-        let digest = crate::policy::sha256_hex(key.as_bytes());
-        format!("mcp_policy:c:{}", digest.get(..32).unwrap_or(&digest))
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(key.as_bytes());
+        let mut out = String::with_capacity(45);
+        out.push_str("mcp_policy:c:");
+        crate::policy::push_hex(&mut out, digest.get(..16).unwrap_or(&digest));
+        out
     }
 
     /// Makes sure the creation lock cell exists. Called when the plugin

@@ -134,63 +134,22 @@ pub fn buffer(kind: u32, start: usize, max: usize) -> Option<Vec<u8>> {
     (status == OK).then(|| unsafe { owned(data, size) })
 }
 
-fn text(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
-        Err(_) => {
-            use std::fmt::Write;
-            let mut out = String::from("\0");
-            for b in bytes {
-                let _ = write!(out, "{b:02x}");
-            }
-            out
-        }
-    }
-}
-
 /// Replaces bytes `start..start + size` of a buffer with `data`.
 pub fn set_buffer(kind: u32, start: usize, size: usize, data: &[u8]) -> bool {
     unsafe { proxy_set_buffer_bytes(kind, start, size, data.as_ptr(), data.len()) == OK }
 }
 
-/// Every pair of a header map, in one host call. A name or value that is not
-/// UTF-8 is kept distinct, never merged with another: it reads as a NUL (which
-/// no real header value holds) and its bytes in hex, so two callers whose
-/// identities differ only in invalid bytes never share a counter.
-pub fn header_pairs(map: u32) -> Vec<(String, String)> {
+/// A whole header map, in one host call, in proxy-wasm's map encoding
+/// (`stream::Headers::from_map_bytes` reads it).
+pub fn header_map(map: u32) -> Vec<u8> {
     let mut data = null_mut();
     let mut size = 0;
     let status = unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) };
-    if status != OK {
-        return Vec::new();
+    if status == OK {
+        unsafe { owned(data, size) }
+    } else {
+        Vec::new()
     }
-    let bytes = unsafe { owned(data, size) };
-    parse_pairs(&bytes).unwrap_or_default()
-}
-
-/// The host's map encoding: a u32 count, a (u32, u32) size pair per entry,
-/// then each name and value followed by NUL; all little-endian.
-fn parse_pairs(bytes: &[u8]) -> Option<Vec<(String, String)>> {
-    let word = |at: usize| -> Option<usize> {
-        let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
-        usize::try_from(u32::from_le_bytes(b)).ok()
-    };
-    let count = word(0)?;
-    let mut sizes = Vec::with_capacity(count.min(1024));
-    for i in 0..count {
-        let at = i.checked_mul(8)?.checked_add(4)?;
-        sizes.push((word(at)?, word(at.checked_add(4)?)?));
-    }
-    let mut at = count.checked_mul(8)?.checked_add(4)?;
-    let mut out = Vec::with_capacity(sizes.len());
-    for (k, v) in sizes {
-        let key = bytes.get(at..at.checked_add(k)?)?;
-        at = at.checked_add(k)?.checked_add(1)?;
-        let value = bytes.get(at..at.checked_add(v)?)?;
-        at = at.checked_add(v)?.checked_add(1)?;
-        out.push((text(key), text(value)));
-    }
-    Some(out)
 }
 
 pub fn remove_header(map: u32, name: &str) {

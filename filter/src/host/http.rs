@@ -106,11 +106,11 @@ struct HostCalls {
 
 impl Host for HostCalls {
     fn request_headers(&self) -> Headers {
-        Headers(abi::header_pairs(abi::REQUEST_HEADERS))
+        Headers::from_map_bytes(abi::header_map(abi::REQUEST_HEADERS))
     }
 
     fn response_headers(&self) -> Headers {
-        Headers(abi::header_pairs(abi::RESPONSE_HEADERS))
+        Headers::from_map_bytes(abi::header_map(abi::RESPONSE_HEADERS))
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {

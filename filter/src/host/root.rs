@@ -6,9 +6,9 @@ use super::http::Http;
 use crate::config::Config;
 use crate::decision::Verdict;
 use crate::engine::counters::{CasCells, CasStore};
+use crate::names::Names;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
-use crate::names::Names;
 use std::rc::Rc;
 
 /// A validated configuration and the metric ids that go with it.

@@ -12,8 +12,8 @@ use super::{
 };
 use crate::fields::{expect_array, expect_num, expect_str, Fields, Loc, Report};
 use crate::json::{Json, Num};
-use sha2::{Digest, Sha256};
 use crate::names::Names;
+use sha2::{Digest, Sha256};
 
 /// The namespace of counters defined by `"*"` rules and `all_tools`.
 pub const GLOBAL: &str = "_global";
@@ -137,20 +137,25 @@ pub fn read_policy(value: &Json<'_>, loc: &Loc, name: &str, report: &mut Report)
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let digest = Sha256::digest(bytes);
     let mut out = String::with_capacity(64);
-    for b in digest {
-        let _ = write!(out, "{b:02x}");
-    }
+    push_hex(&mut out, &Sha256::digest(bytes));
     out
 }
 
-fn read_hide(
-    v: &Json<'_>,
-    loc: &Loc,
-    report: &mut Report,
-) -> (Option<String>, Names<String>) {
+/// Appends `bytes` as lower-case hex (a table, not `format!`: this runs for
+/// every counter of every call).
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            if let Some(&d) = DIGITS.get(usize::from(nibble)) {
+                out.push(char::from(d));
+            }
+        }
+    }
+}
+
+fn read_hide(v: &Json<'_>, loc: &Loc, report: &mut Report) -> (Option<String>, Names<String>) {
     let mut all = None;
     let mut names: Names<String> = Names::default();
     let entries: Vec<(&Json<'_>, Loc)> = match v {

@@ -32,10 +32,10 @@ impl Host for FakeHost {
             .request_headers
             .iter()
             .filter(|(k, _)| !self.removed.contains(k));
-        Headers(kept.cloned().collect())
+        Headers::from_pairs(kept.cloned().collect())
     }
     fn response_headers(&self) -> Headers {
-        Headers(self.response_headers.clone())
+        Headers::from_pairs(self.response_headers.clone())
     }
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         (path == ["response", "code_details"]).then(|| self.code_details.clone().into_bytes())
