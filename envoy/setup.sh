@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up of the e2e test environment: <repo>/.venv with envoy/requirements.txt.
+# Idempotent set-up of the e2e test environment: <repo>/.venv with envoy/requirements.txt,
+# and envoy/ts/node_modules (npm ci; nodejs and npm from apt when missing).
 # Prints one short line on success; pip's output is shown only when it fails.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,6 +25,28 @@ if [ "$want" != "$have" ]; then
   fi
   rm -f "$log"
   echo "$want" >"$stamp"
+fi
+
+# The official TypeScript SDK, a second real MCP client and server (envoy/ts).
+if ! command -v npm >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+fi
+ts="$here/ts"
+ts_want="$(sha256sum "$ts/package-lock.json" | cut -d' ' -f1)"
+ts_stamp="$ts/node_modules/.mcp-policy-lock.sha256"
+if [ "$ts_want" != "$(cat "$ts_stamp" 2>/dev/null || true)" ]; then
+  log="$(mktemp)"
+  if ! (cd "$ts" && npm ci --no-audit --no-fund >"$log" 2>&1); then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "envoy/setup.sh: npm ci in envoy/ts failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
+  echo "$ts_want" >"$ts_stamp"
 fi
 
 # Check that the pieces the tests need are really there.
