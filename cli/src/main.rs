@@ -202,7 +202,14 @@ fn explain(
         request_id: request_id.as_deref(),
         now_ms,
     };
-    let decision = match mcp::parse(&body) {
+    // The filter's order: the body, then the 2026-07-28 routing headers
+    // against it, then the policy.
+    let checked = mcp::parse(&body).and_then(|parsed| {
+        let method = facts.header("mcp-method");
+        let name = facts.header("mcp-name");
+        mcp::check_routing_headers(&parsed, method.as_deref(), name.as_deref()).map(|()| parsed)
+    });
+    let decision = match checked {
         Ok(parsed) => judge(&config, &parsed, ctx, &mut MemoryStore::default()).decision,
         Err(refusal) => refused(&refusal, ctx),
     };

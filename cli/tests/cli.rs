@@ -200,6 +200,28 @@ fn explain_with_grants_headers_and_sessions() {
     );
     let d = explain(&config, "{not json", &[]);
     assert_eq!(d["decision"], "invalid");
+    // 2026-07-28 routing headers are checked as the filter checks them.
+    let routed = |name: &str| {
+        explain(
+            &config,
+            write,
+            &[
+                "--grant",
+                "writer",
+                "--header",
+                "mcp-method=tools/call",
+                "--header",
+                name,
+            ],
+        )
+    };
+    let d = routed("mcp-name=read");
+    assert_eq!(d["decision"], "invalid", "{d}");
+    assert!(
+        d["reason"].as_str().unwrap().starts_with("Header mismatch"),
+        "{d}"
+    );
+    assert_eq!(routed("mcp-name=write")["decision"], "allow");
     let d = explain(
         &config,
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,

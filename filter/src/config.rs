@@ -242,10 +242,7 @@ fn identify(source: &IdentitySource, facts: &dyn RequestFacts) -> Option<(String
                 provider.as_str(),
             ];
             path.extend(claim.iter().map(String::as_str));
-            let value = facts
-                .property(&path)
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(non_empty)?;
+            let value = claim_text(facts.property(&path)?).and_then(non_empty)?;
             let alias = format!("{}:{value}", claim.join("."));
             Some((value, Some(alias)))
         }
@@ -257,6 +254,40 @@ fn identify(source: &IdentitySource, facts: &dyn RequestFacts) -> Option<(String
                 .then(|| (sha256_hex(token.as_bytes()), None))
         }
     }
+}
+
+/// A JWT claim as Envoy hands it over: a string's bytes, a number as the
+/// 8 bytes of a little-endian double, a boolean as one byte. A claim present
+/// in another form (an object, a list) is an identity no grant matches, not
+/// a reason to try the next identity source, which may be easier to forge.
+fn claim_text(bytes: Vec<u8>) -> Option<String> {
+    const UNREADABLE: &str = "\0unreadable claim";
+    let readable_text = std::str::from_utf8(&bytes)
+        .ok()
+        .filter(|t| !t.chars().any(char::is_control));
+    if let Some(text) = readable_text {
+        return Some(text.to_owned());
+    }
+    let text = match bytes.as_slice() {
+        [b] if *b <= 1 => (if *b == 1 { "true" } else { "false" }).to_owned(),
+        eight => match <[u8; 8]>::try_from(eight) {
+            Ok(raw) => {
+                let n = f64::from_le_bytes(raw);
+                const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+                if n.is_finite() && n.fract() == 0.0 && n.abs() <= EXACT {
+                    #[allow(clippy::cast_possible_truncation)] // integral, within 2^53
+                    let i = n as i64;
+                    i.to_string()
+                } else if n.is_finite() {
+                    n.to_string()
+                } else {
+                    UNREADABLE.to_owned()
+                }
+            }
+            Err(_) => UNREADABLE.to_owned(),
+        },
+    };
+    Some(text)
 }
 
 /// True when `value` is a policy document rather than a configuration.

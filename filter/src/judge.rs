@@ -166,10 +166,18 @@ fn judge_message(
         return (d, Vec::new());
     };
     d.policy_sha256 = Some(policy.sha256.clone());
-    let scopes = Scopes {
-        identity: ctx.caller.identity.as_deref().unwrap_or(""),
-        session: ctx.session.unwrap_or(""),
+    let identity = ctx.caller.identity.as_deref().unwrap_or("");
+    // Without `Mcp-Session-Id` (a stateless 2026-07-28 client, a first
+    // request) the caller is its own session; never one session for all.
+    let sessionless;
+    let session = match ctx.session {
+        Some(s) if !s.is_empty() => s,
+        _ => {
+            sessionless = format!("\0no session\0{identity}");
+            sessionless.as_str()
+        }
     };
+    let scopes = Scopes { identity, session };
     let call = Call {
         tool: &call.name,
         args: call.arguments.as_ref(),
@@ -179,6 +187,7 @@ fn judge_message(
         // No approval service is configured: such calls are denied.
         release_all(store, &outcome.reservations);
         outcome.reservations.clear();
+        outcome.counters.clear();
         outcome.verdict = Verdict::Deny;
         outcome.reason = format!(
             "{}; no approval service is configured, so the call is denied",

@@ -125,10 +125,46 @@ pub fn parse(bytes: &[u8]) -> Result<Body<'_>, Refusal> {
                 })?;
                 messages.push(message);
             }
+            if let Some(id) = repeated_request_id(&messages) {
+                return Err(Refusal::new(
+                    codes::INVALID_REQUEST,
+                    format!(
+                        "Invalid Request: two requests of the batch have the id {}",
+                        id.to_text()
+                    ),
+                    None,
+                ));
+            }
             Ok(Body::Batch(messages))
         }
         other => message(other).map(Body::Single),
     }
+}
+
+/// An id two requests of one batch share. Refused: the server's answers
+/// are matched to calls by id, and an error answering the other request
+/// would read as the call's failure and give its quota back. Numbers are
+/// compared as the doubles a JavaScript server keeps (so `7`, `7.0` and
+/// `7e0` are one id). Sorted, so a batch of many requests stays cheap.
+fn repeated_request_id<'m, 'a>(messages: &'m [Message<'a>]) -> Option<&'m Json<'a>> {
+    // (key, index) pairs sorted like `json`'s duplicate keys, one sort for both.
+    let mut keys: Vec<(String, usize)> = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        let key = match (&message.kind, &message.id) {
+            (Kind::Response, _) | (_, None) => continue,
+            // `+ 0.0` makes -0 and 0 one id.
+            (_, Some(Json::Num(n))) => format!("n{:016x}", (n.as_f64() + 0.0).to_bits()),
+            (_, Some(Json::Str(s))) => format!("s{s}"),
+            (_, Some(_)) => continue,
+        };
+        keys.push((key, i));
+    }
+    keys.sort();
+    let pair = keys.windows(2).find_map(|w| match w {
+        [a, b] if a.0 == b.0 => Some(b.1),
+        _ => None,
+    })?;
+    messages.get(pair).and_then(|m| m.id.as_ref())
 }
 
 /// The `id` of each message exactly as the body spells it (`1.50`, `"\u0041"`),
@@ -283,9 +319,8 @@ pub fn is_jsonrpc_shaped(value: &Json<'_>) -> bool {
     let object_is = |v: &Json<'_>| {
         v.as_object().is_some_and(|o| {
             o.0.iter().any(|(k, v)| {
-                k.eq_ignore_ascii_case("jsonrpc")
-                    || (k.eq_ignore_ascii_case("method")
-                        && v.as_str().is_some_and(|m| m.contains('/')))
+                json::same_key(k, "jsonrpc")
+                    || (json::same_key(k, "method") && v.as_str().is_some_and(|m| m.contains('/')))
             })
         })
     };
@@ -433,7 +468,18 @@ fn tool_call(params: Option<Json<'_>>) -> Result<ToolCall<'_>, String> {
         match key.as_ref() {
             "name" => name = Some(v),
             "arguments" => arguments = Some(v),
-            _ => {}
+            // A Go server would read `ARGUMENTS` as `arguments`, and run
+            // the call with what the filter took for an unknown member.
+            other => {
+                if let Some(known) = ["name", "arguments"]
+                    .into_iter()
+                    .find(|k| json::same_key(other, k))
+                {
+                    return Err(format!(
+                        "Invalid params: {other:?} differs from {known:?} only in case"
+                    ));
+                }
+            }
         }
     }
     let name = match name {
@@ -598,6 +644,35 @@ mod tests {
         ];
         for (body, code) in cases {
             assert_eq!(refusal(body).code, code, "{body}");
+        }
+        // A member a Go server would read as `name` or `arguments`.
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","ARGUMENTS":{"x":1}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"a"}}"#,
+        ] {
+            assert_eq!(refusal(body).code, codes::INVALID_PARAMS, "{body}");
+        }
+        // Two requests of a batch with one id: an error answering one would
+        // read as the other's failure. Numbers compare as doubles.
+        let call = r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"a"}}"#;
+        for (a, b) in [("7", "7"), ("7", "7.0"), ("7", "7e0"), (r#""x""#, r#""x""#)] {
+            let other = format!(r#"{{"jsonrpc":"2.0","id":{b},"method":"no/such"}}"#);
+            let body = format!("[{},{other}]", call.replace("ID", a));
+            let r = refusal(&body);
+            assert_eq!(r.code, codes::INVALID_REQUEST, "{body}");
+            assert!(
+                r.message.contains("two requests of the batch"),
+                "{}",
+                r.message
+            );
+        }
+        // Distinct ids, a string and a number, and a response's id are fine.
+        for (a, b) in [("7", "8"), ("7", r#""7""#)] {
+            let body = format!(
+                r#"[{},{{"jsonrpc":"2.0","id":{b},"method":"x"}},{{"jsonrpc":"2.0","id":7,"result":{{}}}}]"#,
+                call.replace("ID", a)
+            );
+            assert!(parse(body.as_bytes()).is_ok(), "{body}");
         }
         assert_eq!(
             refusal(r#"{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{}}"#).id,

@@ -20,7 +20,7 @@ use crate::config::{Caller, Config, RequestFacts};
 use crate::decision::{codes, Decision, Verdict};
 use crate::engine::conditions::equal;
 use crate::engine::counters::{release_all, CounterStore, Reservation};
-use crate::json::{self, Json};
+use crate::json::{self, Json, Num};
 use crate::judge::{judge, refused, Context, Held};
 use crate::mcp::{self, Refusal};
 use crate::{respond, sse, toolslist};
@@ -191,8 +191,22 @@ impl Headers {
         }
     }
 
+    /// Every value of header `name`, joined with `, ` as HTTP reads a
+    /// repeated header. A second `Mcp-Name`, `Content-Encoding` or identity
+    /// header is judged with the first, never ignored: something after the
+    /// filter might read the last one.
     fn owned(&self, name: &str) -> Option<String> {
-        self.get(name).map(str::to_owned)
+        let mut values = self
+            .entries
+            .iter()
+            .filter(|(k, _)| self.bytes(k).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| self.str(v));
+        let mut joined = values.next()?.to_owned();
+        for v in values {
+            joined.push_str(", ");
+            joined.push_str(v);
+        }
+        Some(joined)
     }
 }
 
@@ -251,6 +265,9 @@ pub struct Stream {
     /// Ids of the `tools/list` requests, whose results are cut down to the
     /// caller's policy.
     lists: Vec<Json<'static>>,
+    /// The request body was one message, not a batch: an error answer
+    /// with `id: null` (the server could not read it) is that call's.
+    single: bool,
     /// The caller's policy (index into `Config::policies`).
     policy: Option<usize>,
     response: Response,
@@ -307,6 +324,7 @@ impl Stream {
             buffered: 0,
             request: RequestInfo::default(),
             held: Vec::new(),
+            single: false,
             lists: Vec::new(),
             policy: None,
             response: Response::default(),
@@ -351,7 +369,8 @@ impl Stream {
             self.phase = Phase::Passed;
             return Action::Continue;
         }
-        let encoding = headers.get("content-encoding").unwrap_or_default().trim();
+        let encoding = headers.owned("content-encoding").unwrap_or_default();
+        let encoding = encoding.trim();
         if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
             // A compressed body could hide a tools/call: never let one past.
             let refusal = Refusal {
@@ -470,7 +489,9 @@ impl Stream {
             return self.finish(config, host, decision, Vec::new(), body);
         }
         let policy = ctx.caller.policy;
+        let single = matches!(parsed, mcp::Body::Single(_));
         let judgement = judge(config, &parsed, ctx, host.counters());
+        self.single = single;
         let action = self.finish(config, host, judgement.decision, judgement.held, body);
         if action == Action::Continue {
             self.policy = policy;
@@ -534,7 +555,9 @@ impl Stream {
             .get(":status")
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0);
-        if status >= 500 {
+        // 4xx and 5xx: the server did not run the call (a bad session,
+        // authentication, an overloaded or failing server).
+        if status >= 400 {
             self.roll_back_all(host);
         }
         if end_of_stream {
@@ -718,11 +741,18 @@ impl Stream {
             let Some(id) = message.get("id") else {
                 continue;
             };
-            let failed = message.get("error").is_some();
-            let found = self
-                .held
-                .iter()
-                .position(|h| h.id.as_ref().is_some_and(|held| equal(held, id)));
+            let error = message.get("error");
+            let found = match id {
+                // The server could not read the request it got: nothing ran.
+                Json::Null if error.is_some() && self.single && !self.held.is_empty() => Some(0),
+                id => self
+                    .held
+                    .iter()
+                    .position(|h| h.id.as_ref().is_some_and(|held| equal(held, id))),
+            };
+            // A call the client cancelled (`notifications/cancelled`, answered
+            // -32800) was started, and may have done its work: it counts.
+            let failed = error.is_some_and(|e| !cancelled(e));
             if let Some(pos) = found {
                 let held = self.held.swap_remove(pos);
                 if failed {
@@ -766,6 +796,15 @@ impl Stream {
         let all: Vec<Reservation> = self.held.drain(..).flat_map(|h| h.reservations).collect();
         roll_back(host, &all);
     }
+}
+
+/// The JSON-RPC error a server sends for a request its client cancelled.
+fn cancelled(error: &Json<'_>) -> bool {
+    const REQUEST_CANCELLED: i64 = -32800;
+    error
+        .get("code")
+        .and_then(Json::as_num)
+        .is_some_and(|code| code == Num::I(REQUEST_CANCELLED))
 }
 
 fn roll_back(host: &mut dyn Host, reservations: &[Reservation]) {

@@ -95,12 +95,7 @@ fn expected(
         .find(|(k, _)| k.eq_ignore_ascii_case(":path"));
     let path = path.map(|(_, v)| v.as_str()).unwrap_or("");
     let mcp_path = config.is_mcp_path(path);
-    let header = |name: &str| {
-        host.request_headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
+    let header = |name: &str| fuzzkit::fake::lookup(&host.request_headers, name);
     let post = header(":method").is_some_and(|m| m.eq_ignore_ascii_case("POST"));
     let encoding = header("content-encoding").unwrap_or_default();
     let encoding = encoding.trim();

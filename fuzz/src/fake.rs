@@ -22,11 +22,15 @@ impl RequestFacts for Facts {
     }
 }
 
-fn lookup(headers: &[(String, String)], name: &str) -> Option<String> {
-    headers
+/// A header as the README reads it: a repeated one is all its values,
+/// joined with `, `.
+pub fn lookup(headers: &[(String, String)], name: &str) -> Option<String> {
+    let values: Vec<&str> = headers
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.clone())
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
 }
 
 fn property(properties: &[(Vec<String>, Vec<u8>)], path: &[&str]) -> Option<Vec<u8>> {

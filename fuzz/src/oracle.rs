@@ -7,6 +7,8 @@
 
 use serde_json::{Map, Value};
 
+const REGEX_MAX: usize = mcp_policy::engine::conditions::REGEX_MAX_INPUT;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
     Block,
@@ -66,18 +68,40 @@ fn all(checks: &[Expect]) -> Expect {
     }
 }
 
-/// `args.<path>`: `None` when it does not resolve or is null.
-fn at<'v>(args: Option<&'v Map<String, Value>>, path: &str) -> Option<&'v Value> {
-    let mut segs = path.split('.');
-    let mut v = args?.get(segs.next()?)?;
-    for seg in segs {
-        v = match v {
-            Value::Object(o) => o.get(seg)?,
-            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
-            _ => return None,
+/// `args.<path>` as the README reads it: `Some(None)` when it does not
+/// resolve, `Some(Some(v))` for a value (`null` included), and `None` when
+/// it is missing only because a key on it is spelled in another case (Go's
+/// folding), which makes every condition on it unknown.
+type Arg<'v> = Option<Option<&'v Value>>;
+
+fn at<'v>(args: Option<&'v Map<String, Value>>, path: &str) -> Arg<'v> {
+    let Some(args) = args else {
+        return Some(None);
+    };
+    let mut current: Option<&Value> = None; // None: the arguments object
+    for seg in path.split('.') {
+        let object = match current {
+            None => args,
+            Some(Value::Object(o)) => o,
+            Some(Value::Array(a)) => match seg.parse::<usize>().ok().and_then(|i| a.get(i)) {
+                Some(item) => {
+                    current = Some(item);
+                    continue;
+                }
+                None => return Some(None),
+            },
+            Some(_) => return Some(None),
         };
+        match object.get(seg) {
+            Some(v) => current = Some(v),
+            None => {
+                let fold = crate::reference::folded;
+                let variant = object.keys().any(|k| fold(k) == fold(seg));
+                return if variant { None } else { Some(None) };
+            }
+        }
     }
-    (!v.is_null()).then_some(v)
+    Some(current)
 }
 
 #[derive(Clone, Copy)]
@@ -115,7 +139,10 @@ fn order(v: &serde_json::Number, bound: Bound) -> Option<std::cmp::Ordering> {
     }
 }
 
-fn num(v: Option<&Value>, bound: Bound, holds: fn(std::cmp::Ordering) -> bool) -> T {
+fn num(v: Arg<'_>, bound: Bound, holds: fn(std::cmp::Ordering) -> bool) -> T {
+    let Some(v) = v else {
+        return T::Unknown;
+    };
     match v {
         None => T::False,
         Some(Value::Number(n)) => order(n, bound).map_or(T::Unsure, |o| from(holds(o))),
@@ -123,20 +150,29 @@ fn num(v: Option<&Value>, bound: Bound, holds: fn(std::cmp::Ordering) -> bool) -
     }
 }
 
-fn exists(v: Option<&Value>, expected: bool) -> T {
+fn exists(v: Arg<'_>, expected: bool) -> T {
+    let Some(v) = v else {
+        return T::Unknown;
+    };
     from(v.is_some() == expected)
 }
 
-fn in_strings(v: Option<&Value>, list: &[&str]) -> T {
+fn in_strings(v: Arg<'_>, list: &[&str]) -> T {
+    let Some(v) = v else {
+        return T::Unknown;
+    };
     match v {
-        None => T::False,
+        None | Some(Value::Null) => T::False,
         Some(Value::String(s)) => from(list.contains(&s.as_str())),
         Some(_) => T::Unknown,
     }
 }
 
-fn not_in_strings(v: Option<&Value>, list: &[&str]) -> T {
-    match (v, in_strings(v, list)) {
+fn not_in_strings(v: Arg<'_>, list: &[&str]) -> T {
+    let Some(v) = v else {
+        return T::Unknown;
+    };
+    match (v, in_strings(Some(v), list)) {
         (None, _) => T::False,
         (_, T::True) => T::False,
         (_, T::False) => T::True,
@@ -144,7 +180,10 @@ fn not_in_strings(v: Option<&Value>, list: &[&str]) -> T {
     }
 }
 
-fn contains(v: Option<&Value>, needle: &str) -> T {
+fn contains(v: Arg<'_>, needle: &str) -> T {
+    let Some(v) = v else {
+        return T::Unknown;
+    };
     match v {
         None => T::False,
         Some(Value::String(s)) => from(s.contains(needle)),
@@ -153,9 +192,13 @@ fn contains(v: Option<&Value>, needle: &str) -> T {
     }
 }
 
-fn neq_string(v: Option<&Value>, s: &str) -> T {
+fn neq_string(v: Arg<'_>, s: &str) -> T {
+    let Some(v) = v else {
+        return T::Unknown;
+    };
     match v {
         None => T::False,
+        Some(Value::Null) => T::True,
         Some(Value::String(x)) => from(x != s),
         Some(_) => T::Unknown,
     }
@@ -163,7 +206,10 @@ fn neq_string(v: Option<&Value>, s: &str) -> T {
 
 /// `(?i)drop\s+table`, for ASCII text; `Unsure` beyond it. Strings longer
 /// than the filter's regex input limit are not matched (unknown).
-fn drop_table(v: Option<&Value>) -> T {
+fn drop_table(v: Arg<'_>) -> T {
+    let Some(v) = v else {
+        return T::Unknown;
+    };
     match v {
         None => T::False,
         Some(Value::String(s)) if s.len() > mcp_policy::engine::conditions::REGEX_MAX_INPUT => T::Unknown,
@@ -240,19 +286,22 @@ pub fn ops(tool: &str, args: Option<&Map<String, Value>>) -> Expect {
         ]),
         "search" => {
             let kind = match a("filter.kind") {
-                None => T::False,
-                Some(v @ Value::Object(_)) => {
+                None => T::Unknown,
+                Some(None | Some(Value::Null)) => T::False,
+                Some(Some(v @ Value::Object(_))) => {
                     let want = serde_json::json!({"a": [1, 2.5, "x"]});
                     deep_eq(v, &want).map_or(T::Unsure, from)
                 }
-                Some(_) => T::Unknown,
+                Some(Some(_)) => T::Unknown,
             };
             let level_neq = match a("filter.level") {
-                None => T::False,
-                Some(Value::Number(n)) => {
+                None => T::Unknown,
+                Some(None) => T::False,
+                Some(Some(Value::Null)) => T::True,
+                Some(Some(Value::Number(n))) => {
                     order(n, Bound::Int(3)).map_or(T::Unsure, |o| from(!o.is_eq()))
                 }
-                Some(_) => T::Unknown,
+                Some(Some(_)) => T::Unknown,
             };
             all(&[
                 require(&[
@@ -267,9 +316,9 @@ pub fn ops(tool: &str, args: Option<&Map<String, Value>>) -> Expect {
         }
         "read" => {
             let proc = match a("path") {
-                None => T::False,
-                Some(Value::String(s)) => from(s.starts_with("/proc/")),
-                Some(_) => T::Unknown,
+                Some(None) => T::False,
+                Some(Some(Value::String(s))) if s.len() <= REGEX_MAX => from(s.starts_with("/proc/")),
+                None | Some(Some(_)) => T::Unknown,
             };
             all(&[
                 require(&[
@@ -295,13 +344,13 @@ pub fn charges(tool: &str, args: Option<&Map<String, Value>>) -> Expect {
         "create_charge" => {
             let amount = a("amount");
             let increment = match amount {
-                None => Expect::Allow,
-                Some(Value::Number(n)) => match order(n, Bound::Int(0)) {
+                Some(None) => Expect::Allow,
+                Some(Some(Value::Number(n))) => match order(n, Bound::Int(0)) {
                     Some(o) if o.is_lt() => Expect::Block,
                     Some(_) => Expect::Allow,
                     None => Expect::Unsure,
                 },
-                Some(_) => Expect::Block,
+                None | Some(Some(_)) => Expect::Block,
             };
             all(&[
                 require(&[num(amount, Bound::Int(50000), |o| o.is_le())]),
@@ -310,9 +359,9 @@ pub fn charges(tool: &str, args: Option<&Map<String, Value>>) -> Expect {
         }
         "query" => {
             let sql = match a("sql") {
-                None => T::False,
-                Some(Value::String(_)) => T::Unsure,
-                Some(_) => T::Unknown,
+                Some(None) => T::False,
+                Some(Some(Value::String(_))) => T::Unsure,
+                None | Some(Some(_)) => T::Unknown,
             };
             all(&[
                 require(&[sql]),
@@ -329,9 +378,11 @@ pub fn charges(tool: &str, args: Option<&Map<String, Value>>) -> Expect {
         }
         "send_email" => {
             let to = match a("to") {
-                None => T::False,
-                Some(Value::String(s)) => from(s.ends_with("@example.com")),
-                Some(_) => T::Unknown,
+                Some(None) => T::False,
+                Some(Some(Value::String(s))) if s.len() <= REGEX_MAX => {
+                    from(s.ends_with("@example.com"))
+                }
+                None | Some(Some(_)) => T::Unknown,
             };
             require(&[to, exists(a("cc"), false)])
         }

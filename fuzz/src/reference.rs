@@ -36,14 +36,20 @@ impl Reading {
     }
 }
 
-/// A key under simple case folding, written here: lower case, with Go's
-/// two special cases (long s, Kelvin sign).
-fn folded(key: &str) -> String {
+/// A key as Go's `encoding/json` folds it to find a field, written here:
+/// `unicode.ToUpper(unicode.ToLower(r))` per character, one-character
+/// mappings only. Rust gives full mappings; where one has several
+/// characters, U+0130's lower case starts with its simple one (`i`), and an
+/// upper case of several characters leaves the character as it was.
+pub fn folded(key: &str) -> String {
     key.chars()
-        .flat_map(|c| match c {
-            '\u{17f}' => 's'.to_lowercase(),
-            '\u{212a}' => 'k'.to_lowercase(),
-            c => c.to_lowercase(),
+        .map(|c| {
+            let lower = c.to_lowercase().next().unwrap_or(c);
+            let mut upper = lower.to_uppercase();
+            match (upper.next(), upper.next()) {
+                (Some(u), None) => u,
+                _ => lower,
+            }
         })
         .collect()
 }

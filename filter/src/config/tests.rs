@@ -14,11 +14,12 @@ impl Facts {
         self.headers.insert(k.into(), v.into());
         self
     }
-    fn property(mut self, path: &[&str], v: &str) -> Self {
-        self.properties.insert(
-            path.iter().map(|s| s.to_string()).collect(),
-            v.as_bytes().to_vec(),
-        );
+    fn property(self, path: &[&str], v: &str) -> Self {
+        self.raw_property(path, v.as_bytes())
+    }
+    fn raw_property(mut self, path: &[&str], v: &[u8]) -> Self {
+        self.properties
+            .insert(path.iter().map(|s| s.to_string()).collect(), v.to_vec());
         self
     }
 }
@@ -128,6 +129,29 @@ fn the_full_configuration() {
         Some("billing-agent".into()),
         "claim:value alias"
     );
+    // Envoy hands a numeric claim over as the 8 bytes of a double, a
+    // boolean as one byte.
+    assert_eq!(
+        name(Facts::default().raw_property(jwt, &1234f64.to_le_bytes())).0,
+        Some("billing-agent".into()),
+        "a numeric claim reads as its integer"
+    );
+    // A claim that is there but unreadable (an object, a list) is an
+    // identity no grant matches, never a reason to try a forgeable header.
+    let odd_claim = Facts::default()
+        .raw_property(jwt, b"\x0a\x80\xff\x12")
+        .header("x-agent-id", "spiffe://corp/agent/billing");
+    let c2 = Config::parse(
+        text.replace(r#"{"header":"X-Agent-Id"},"#, "")
+            .replace(
+                r#"{"peer":"uri_san"},"#,
+                r#"{"peer":"uri_san"},{"header":"X-Agent-Id"},"#,
+            )
+            .as_bytes(),
+    )
+    .unwrap();
+    let odd = c2.caller(&odd_claim);
+    assert_eq!((odd.grant, odd.denied_by.as_str()), (None, "/unmatched"));
     assert_eq!(
         name(Facts::default().header("x-agent-id", "nobody")),
         (Some("nobody".into()), None, "/grants/nobody".into())

@@ -9,10 +9,14 @@
 //! slip `"amount": "999999"` past `lte 50000` (which many servers would coerce
 //! to a number), whichever way the policy was written.
 //!
-//! A path that does not resolve, or resolves to `null`, is missing: every
-//! condition on it is false except `exists: false`.
+//! A path that does not resolve is missing: every condition on it is false
+//! except `exists: false`. A path missing only because a key on it differs
+//! in case (`AMOUNT` for `amount`) is `Unknown`. `null` is a value (SPEC
+//! Appendix A: missing means the path does not resolve): it exists, equals
+//! only `null`, is in a list only with `null`, and is the wrong type for
+//! the numeric operators, `regex` and `contains`.
 
-use crate::json::{Json, Num, Object};
+use crate::json::{self, Json, Num, Object};
 use crate::policy::{ArgPath, Test};
 
 /// The longest string a `regex` condition is applied to (bytes). Matching
@@ -55,7 +59,7 @@ impl Truth {
     }
 }
 
-/// The value at `path` in the arguments; `None` when missing or `null`.
+/// The value at `path` in the arguments; `None` when it does not resolve.
 pub fn resolve<'v, 'a>(args: Option<&'v Object<'a>>, path: &ArgPath) -> Option<&'v Json<'a>> {
     let mut segments = path.segments.iter();
     let first = segments.next()?;
@@ -67,10 +71,45 @@ pub fn resolve<'v, 'a>(args: Option<&'v Object<'a>>, path: &ArgPath) -> Option<&
             _ => return None,
         };
     }
-    match value {
-        Json::Null => None,
-        v => Some(v),
+    Some(value)
+}
+
+/// Whether `path` is missing only because a key on it is spelled in another
+/// case (`AMOUNT` where the path says `amount`). A Go server reads such a key
+/// as the field, an exact-matching one ignores it, so a condition on the
+/// path cannot be judged: it counts as `Unknown`, which never lets a call
+/// through. Only asked when [`resolve`] finds nothing.
+pub fn spelled_differently(args: Option<&Object<'_>>, path: &ArgPath) -> bool {
+    let Some(mut object) = args else {
+        return false;
+    };
+    let mut segments = path.segments.iter();
+    while let Some(segment) = segments.next() {
+        let Some(mut value) = object.get(segment) else {
+            return object.keys().any(|k| json::same_key(k, segment));
+        };
+        // Through any array indexes, to the next object on the path.
+        loop {
+            match value {
+                Json::Obj(o) => {
+                    object = o;
+                    break;
+                }
+                Json::Arr(items) => {
+                    let item = segments
+                        .next()
+                        .and_then(|s| s.parse::<usize>().ok())
+                        .and_then(|i| items.get(i));
+                    match item {
+                        Some(item) => value = item,
+                        None => return false,
+                    }
+                }
+                _ => return false,
+            }
+        }
     }
+    false
 }
 
 /// Applies `test` to a resolved value (`None` = missing).
@@ -135,10 +174,10 @@ fn numeric(value: &Json<'_>, bound: Num, holds: fn(std::cmp::Ordering) -> bool) 
 }
 
 /// `eq`: equal values are `True`; values of different JSON types are
-/// `Unknown`, except against `null`, which nothing present equals.
+/// `Unknown`, except `null`, which equals only `null` (never `Unknown`).
 fn compare(value: &Json<'_>, expected: &Json<'_>) -> Truth {
-    if matches!(expected, Json::Null) {
-        return Truth::False;
+    if matches!(expected, Json::Null) || matches!(value, Json::Null) {
+        return Truth::from_bool(matches!((value, expected), (Json::Null, Json::Null)));
     }
     if same_type(value, expected) {
         Truth::from_bool(equal(value, expected))
@@ -152,7 +191,10 @@ fn compare(value: &Json<'_>, expected: &Json<'_>) -> Truth {
 fn member(value: &Json<'_>, list: &[Json<'_>]) -> Truth {
     if list.iter().any(|item| equal(value, item)) {
         Truth::True
-    } else if list.is_empty() || list.iter().any(|item| same_type(value, item)) {
+    } else if list.is_empty()
+        || matches!(value, Json::Null)
+        || list.iter().any(|item| same_type(value, item))
+    {
         Truth::False
     } else {
         Truth::Unknown
@@ -200,10 +242,6 @@ mod tests {
 
     fn run(op: &str, value: &str, actual: Option<&str>) -> Truth {
         let actual = actual.map(|a| parse_owned(a).unwrap());
-        let actual = match actual {
-            Some(Json::Null) | None => None,
-            Some(v) => Some(v),
-        };
         apply(&test(op, value), actual.as_ref())
     }
 
@@ -290,9 +328,32 @@ mod tests {
             ("exists", "true"),
         ] {
             assert_eq!(run(op, value, None), F, "{op}");
-            assert_eq!(run(op, value, Some("null")), F, "{op} on null");
         }
         assert_eq!(run("exists", "false", None), T);
+    }
+
+    #[test]
+    fn null_is_a_value() {
+        let null = Some("null");
+        for (op, value, expected) in [
+            ("exists", "true", T),
+            ("exists", "false", F),
+            ("eq", "null", T),
+            ("eq", "1", F),
+            ("eq", "\"prod\"", F),
+            ("neq", "\"prod\"", T),
+            ("neq", "null", F),
+            ("in", "[1]", F),
+            ("in", "[1,null]", T),
+            ("not_in", "[\"a\"]", T),
+            ("lt", "1", U),
+            ("gte", "1", U),
+            ("regex", "\".*\"", U),
+            ("contains", "\"\"", U),
+        ] {
+            assert_eq!(run(op, value, null), expected, "{op} {value} on null");
+        }
+        assert_eq!(run("eq", "null", Some("0")), F);
     }
 
     #[test]
@@ -304,7 +365,7 @@ mod tests {
         assert_eq!(at("args.a.b.1.c"), None);
         assert_eq!(at("args.a.b.x"), None);
         assert_eq!(at("args.a.b.0.c.d"), None);
-        assert_eq!(at("args.n"), None);
+        assert_eq!(at("args.n").as_deref(), Some("null"));
         assert_eq!(resolve(None, &ArgPath::parse("args.a").unwrap()), None);
     }
 

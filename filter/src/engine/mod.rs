@@ -17,7 +17,7 @@ use crate::policy::{
     ActionKind, Check, CheckKind, Condition, Counter, Increment, Policy, Posture, Scope, Subject,
     Tool,
 };
-use conditions::{apply, expected_type, resolve, Truth};
+use conditions::{apply, expected_type, resolve, spelled_differently, Truth};
 use counters::{release_all, CounterStore, Reservation, Slot, StoreError};
 
 /// A `tools/call`: the tool and its arguments.
@@ -116,7 +116,10 @@ pub fn evaluate(
         let mut reads_counters = false;
         for cond in &check.conditions {
             let t = match &cond.subject {
-                Subject::Arg(path) => apply(&cond.test, resolve(call.args, path)),
+                Subject::Arg(path) => match resolve(call.args, path) {
+                    None if spelled_differently(call.args, path) => Truth::Unknown,
+                    value => apply(&cond.test, value),
+                },
                 Subject::Counter(_) => {
                     reads_counters = true;
                     continue;
@@ -212,6 +215,16 @@ fn reserve(
         let amount = match &counter.increment {
             Increment::By(n) => n.as_f64(),
             Increment::From(path) => match resolve(call.args, path) {
+                None if spelled_differently(call.args, path) => {
+                    return Err(Outcome::deny(
+                        &counter.pointer,
+                        format!(
+                            "Counter {} adds {}, which the arguments spell in another case",
+                            quote(&counter.name),
+                            path.text
+                        ),
+                    ))
+                }
                 None => 0.0,
                 Some(Json::Num(n)) if n.as_f64() >= 0.0 => n.as_f64(),
                 Some(other) => {
@@ -429,6 +442,14 @@ fn describe(cond: &Condition, truth: Truth, args: Option<&Object<'_>>) -> String
     let value = cond.test.value_text();
     let op = cond.test.op();
     match (&cond.subject, truth) {
+        (Subject::Arg(path), Truth::Unknown)
+            if resolve(args, path).is_none() && spelled_differently(args, path) =>
+        {
+            format!(
+                "{} is spelled in another case in the arguments, which servers read differently",
+                cond.path
+            )
+        }
         (Subject::Arg(path), Truth::Unknown) => format!(
             "{} has the wrong type for {op} (expected {}, got {})",
             cond.path,

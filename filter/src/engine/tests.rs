@@ -229,8 +229,14 @@ fn step4_missing_arguments() {
     );
     assert_eq!(
         w.verdict("a", r#"{"id":null}"#).0,
-        Deny,
-        "null counts as missing"
+        Allow,
+        "null is a value: the path resolves (SPEC Appendix A)"
+    );
+    assert_eq!(w.verdict("b", r#"{"steps":null}"#).0, Deny);
+    assert_eq!(
+        w.verdict("c", r#"{"env":null}"#).0,
+        Allow,
+        "null is not prod"
     );
     assert_eq!(w.verdict("b", "{}").0, Allow);
     assert_eq!(w.verdict("b", r#"{"steps":[]}"#).0, Deny);
@@ -242,6 +248,37 @@ fn step4_missing_arguments() {
     let o = w.call("d", "{}");
     assert_eq!(o.verdict, Deny, "a require on a missing path denies");
     assert!(o.reason.contains("args.env is missing"), "{}", o.reason);
+}
+
+#[test]
+fn step4_a_key_spelled_in_another_case_is_unknown() {
+    // A Go server reads `ENV` (or `\u0130d`) as the field; an exact one
+    // ignores it. Neither reading may let the call through.
+    let mut w = World::new(
+        r#"{"version":"1","tools":{
+            "c":{"deny_if":[{"conditions":[{"path":"args.env","op":"eq","value":"prod"}]}]},
+            "d":{"require":[{"conditions":[{"path":"args.env","op":"neq","value":"prod"}]}]},
+            "n":{"deny_if":[{"conditions":[{"path":"args.cfg.items.0.id","op":"exists","value":true}]}]},
+            "s":{"limits":[{"counter":"spend","window":"day","max":100,"increment_from":"args.amount"}]}}}"#,
+    );
+    for (tool, args) in [
+        ("c", r#"{"ENV":"prod"}"#),
+        ("d", r#"{"Env":"dev"}"#),
+        ("n", r#"{"cfg":{"items":[{"ID":1}]}}"#),
+        ("n", r#"{"CFG":{"items":[{"id":1}]}}"#),
+        ("s", r#"{"AMOUNT":1000}"#),
+    ] {
+        let o = w.call(tool, args);
+        assert_eq!(o.verdict, Deny, "{tool} {args}: {}", o.reason);
+        assert!(o.reason.contains("another case"), "{}", o.reason);
+    }
+    // Only a missing exact key is looked at: other keys do not matter.
+    assert_eq!(
+        w.verdict("c", r#"{"env":"dev","ENVIRONMENT":"prod"}"#).0,
+        Allow
+    );
+    assert_eq!(w.verdict("n", r#"{"cfg":{"items":[]}}"#).0, Allow);
+    assert_eq!(w.verdict("s", r#"{"amount":5}"#).0, Allow);
 }
 
 #[test]
@@ -504,7 +541,8 @@ fn tools_list_visibility() {
         .into_iter()
         .filter(|t| p.lists(t))
         .collect();
-    assert_eq!(listed, ["ok", "ask", "cond"]);
+    // `ask` can never run while no approval service exists.
+    assert_eq!(listed, ["ok", "cond"]);
     let open = policy(r#"{"version":"1","tools":{}}"#);
     assert!(open.lists("anything"));
     let locked =

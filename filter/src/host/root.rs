@@ -51,13 +51,17 @@ impl Metrics {
                 abi::define_counter(&format!("mcp_policy.tool.{name}.blocked")),
             )
         };
+        // Every tool a policy names: listed, or hidden (calls to a hidden
+        // tool are worth seeing by name).
         for (_, policy) in &config.policies {
-            for tool in policy.tools.keys() {
+            for tool in policy.tools.keys().chain(policy.hidden.keys()) {
                 if !m.tools.contains_key(tool) {
                     m.tools.insert(tool.to_owned(), tool_pair(tool));
                 }
             }
         }
+        // Defined with the others so it reads 0 until a reload is refused.
+        abi::define_counter("mcp_policy.config.errors");
         m.other_tools = tool_pair("_other");
         m.cas_retries = abi::define_counter("mcp_policy.counter.cas_retries");
         m.rollbacks = abi::define_counter("mcp_policy.counter.rollbacks");

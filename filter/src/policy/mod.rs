@@ -177,6 +177,8 @@ pub enum Increment {
 impl Policy {
     /// Whether `tool` may appear in the caller's `tools/list`: not when it is
     /// hidden, unlisted under `default: deny`, or denied unconditionally.
+    /// `require_approval` counts as a denial while the filter has no
+    /// approval service (SPEC §7): such a call can never run.
     pub fn lists(&self, tool: &str) -> bool {
         if self.hide_all.is_some() || self.hidden.contains_key(tool) {
             return false;
@@ -188,7 +190,7 @@ impl Policy {
         let denies = |t: &Tool| {
             t.action
                 .as_ref()
-                .is_some_and(|a| a.kind == ActionKind::Deny)
+                .is_some_and(|a| matches!(a.kind, ActionKind::Deny | ActionKind::RequireApproval))
                 || t.checks.iter().any(|c| c.kind == CheckKind::Deny)
         };
         !(entry.is_some_and(denies) || denies(&self.wildcard))

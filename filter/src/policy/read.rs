@@ -184,11 +184,11 @@ fn read_hide(v: &Json<'_>, loc: &Loc, report: &mut Report) -> (Option<String>, N
             report.error(&eloc, "entry must not be empty");
         } else if name == "*" {
             if all.is_some() {
-                report.error(loc, "duplicate entry \"*\"");
+                report.error(&eloc, "duplicate entry \"*\"");
             }
             all = Some(eloc.pointer());
         } else if names.contains_key(name) {
-            report.error(loc, format!("duplicate entry {}", quoted(name)));
+            report.error(&eloc, format!("duplicate entry {}", quoted(name)));
         } else {
             names.insert(name.to_owned(), eloc.pointer());
         }
@@ -459,8 +459,11 @@ impl Reader<'_> {
                     );
                     return;
                 };
-                let count = match count.trim().parse::<u64>() {
-                    Ok(n) if n >= 1 => Some(n),
+                // Digits only: not " 5", "+5" or "5.0", which Rust or
+                // another reader might each take differently.
+                let digits = !count.is_empty() && count.bytes().all(|b| b.is_ascii_digit());
+                let count = match count.parse::<u64>() {
+                    Ok(n) if n >= 1 && digits => Some(n),
                     _ => {
                         self.report.error(
                             loc,
@@ -472,7 +475,7 @@ impl Reader<'_> {
                         None
                     }
                 };
-                let window = match window.trim() {
+                let window = match window {
                     "minute" => Some(Window::Minute),
                     "hour" => Some(Window::Hour),
                     "day" => Some(Window::Day),
@@ -533,8 +536,22 @@ impl Reader<'_> {
                 return;
             }
         };
+        // `_rate_<window>`, numbered from the second on: one tool may well
+        // have a per-session and a global limit of the same window.
+        let base = format!("_rate_{}", window.label());
+        let taken = |name: &str| {
+            self.counter_locs
+                .iter()
+                .any(|((ns, n), _)| ns == namespace && n == name)
+        };
+        let mut name = base.clone();
+        let mut n: u32 = 1;
+        while taken(&name) {
+            n = n.saturating_add(1);
+            name = format!("{base}_{n}");
+        }
         let counter = Counter {
-            name: format!("_rate_{}", window.label()),
+            name,
             namespace: namespace.to_owned(),
             window,
             scope,

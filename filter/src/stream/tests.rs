@@ -408,6 +408,14 @@ fn failed_calls_give_their_reservations_back() {
         ("200", "text/event-stream", &["event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n", "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1,\"message\":\"x\"}}\n\n"], 0.0),
         ("200", "text/event-stream", &["event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\r\n", "data: \"result\":{}}\r\n\r\n"], 1.0),
         ("400", "application/json", &[r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad"}}"#], 0.0),
+        // A 4xx means the server did not run it, whatever the body says.
+        ("404", "application/json", &[r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}"#], 0.0),
+        ("401", "text/plain", &["unauthorized"], 0.0),
+        // id null: the server could not read the (single) request.
+        ("200", "application/json", &[r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}"#], 0.0),
+        // Cancelled by the client after the server started it: it counts.
+        ("200", "application/json", &[r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32800,"message":"Request cancelled"}}"#], 1.0),
+        ("200", "text/event-stream", &["event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32800,\"message\":\"x\"}}\n\n"], 1.0),
     ];
     for (status, content_type, chunks, expected) in cases {
         let mut x = Exchange::post("/mcp");
@@ -420,6 +428,22 @@ fn failed_calls_give_their_reservations_back() {
             *expected == 0.0
         );
     }
+    // In a batch an `id: null` error cannot say which request it answers:
+    // the call keeps its reservation.
+    let mut x = Exchange::post("/mcp");
+    let batch = format!(
+        r#"[{},{{"jsonrpc":"2.0","id":2,"method":"ping"}}]"#,
+        call(1, "create_issue")
+    );
+    x.send(&c, batch.as_bytes());
+    x.respond(
+        &c,
+        "200",
+        "application/json",
+        &[r#"[{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"x"}}]"#],
+    );
+    assert_eq!(count(&mut x.host, &c), 1.0);
+
     // The exchange ends before the response does: an upstream reset gives
     // the reservation back; a client that hangs up is still counted.
     for (details, expected) in [
@@ -651,6 +675,24 @@ fn routing_headers_that_disagree_with_the_body_are_refused() {
         Some(&Continue)
     );
 
+    // A repeated routing header is read whole (`echo, delete_repository`):
+    // something after the filter might route on the second one.
+    for (name, first, second) in [
+        ("mcp-name", "echo", "delete_repository"),
+        ("mcp-method", "tools/call", "tools/list"),
+    ] {
+        let mut twice = Exchange::new(&[
+            (":method", "POST"),
+            (":path", "/mcp"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "echo"),
+            (name, second),
+        ]);
+        twice.send(&c, call(4, "echo").as_bytes());
+        assert_eq!(twice.host.replies.len(), 1, "{name}: {first}, {second}");
+        assert_eq!(twice.host.replies[0].0, 400);
+    }
+
     let mut modern = Exchange::new(&[
         (":method", "POST"),
         (":path", "/mcp"),
@@ -720,4 +762,36 @@ fn request_trailers_end_the_body_and_it_is_judged() {
     let size = ok.host.body.len();
     ok.stream.on_request_body(&c, &mut ok.host, size, false);
     assert_eq!(ok.stream.on_request_trailers(&c, &mut ok.host), Continue);
+}
+
+#[test]
+fn without_a_session_id_each_caller_is_its_own_session() {
+    let c = config(
+        r#"{"policy":{"version":"1","tools":{"echo":{"rate_limit":{"max":1,"window":"minute","scope":"session"}}}},
+            "identity":[{"header":"x-agent-id"}]}"#,
+    );
+    let store = std::cell::RefCell::new(MemoryStore::default());
+    let send = |agent: &str, session: Option<&str>| {
+        let mut headers = vec![
+            (":method", "POST"),
+            (":path", "/mcp"),
+            ("x-agent-id", agent),
+        ];
+        if let Some(s) = session {
+            headers.push(("mcp-session-id", s));
+        }
+        let mut x = Exchange::new(&headers);
+        x.host.store = store.take();
+        let allowed = x.send(&c, call(1, "echo").as_bytes()).last() == Some(&Continue);
+        store.replace(std::mem::take(&mut x.host.store));
+        allowed
+    };
+    assert!(send("alice", None));
+    assert!(send("bob", None), "bob is not alice's session");
+    assert!(!send("alice", None), "alice's own limit holds");
+    assert!(send("alice", Some("s-1")), "a session id is its own scope");
+    assert!(
+        !send("bob", Some("s-1")),
+        "and shared by whoever presents it"
+    );
 }
