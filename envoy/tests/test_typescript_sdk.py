@@ -170,3 +170,28 @@ def test_python_client_typescript_server(ts_server, envoy_factory):
         assert denied.meta["decision"] == decision
     assert not one.is_error and not two.is_error
     assert ts_server.tool_calls() == ALLOWED
+
+
+def test_a_batch_reusing_an_id_cannot_buy_quota_back(ts_server, envoy_factory):
+    """The TypeScript server accepts 2025-03-26 batches. With two requests of one id, its
+    error for the second (-32601) would read as the call's failure and give its quota
+    back, so `create_issue` (2 an hour) could run without end: such batches are refused."""
+    envoy = envoy_factory(POLICY, upstream=ts_server.port)
+    session = client.raw_initialize(envoy.url, {"x-agent-id": "batcher"}, protocol_version="2025-03-26")
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "create_issue", "arguments": {"repo": "corp/x", "title": "t"}}}
+    for other_id in (7, 7.0):
+        r = client.post(envoy.url, [call, {"jsonrpc": "2.0", "id": other_id, "method": "no/such/method"}],
+                        session)
+        (msg,) = client.parse_messages(r)
+        assert msg["error"]["code"] == -32600, msg
+    assert ts_server.tool_calls() == []
+    # Distinct ids are judged as usual, and the limit holds across batches.
+    ran = 0
+    for i in range(4):
+        r = client.post(envoy.url, [dict(call, id=10 + i),
+                                    {"jsonrpc": "2.0", "id": 20 + i, "method": "no/such/method"}], session)
+        ran += sum(1 for m in client.parse_messages(r)
+                   if m.get("id") == 10 + i and "result" in m and not m["result"].get("isError"))
+    assert ran == 2
+    assert len(ts_server.tool_calls()) == 2
