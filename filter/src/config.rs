@@ -292,8 +292,14 @@ fn claim_text(bytes: Vec<u8>) -> Option<String> {
 
 /// True when `value` is a policy document rather than a configuration.
 fn is_bare_policy(value: &Json<'_>) -> bool {
+    // `version` is a policy's, never a configuration's; with any other
+    // policy field beside it, errors are reported as a policy's ("missing
+    // field tools"), not as unknown configuration fields.
+    let policy_field = ["tools", "hide", "default", "all_tools"]
+        .iter()
+        .any(|k| value.get(k).is_some());
     value.get("version").is_some()
-        && value.get("tools").is_some()
+        && policy_field
         && value.get("policy").is_none()
         && value.get("policies").is_none()
 }

@@ -96,7 +96,12 @@ fn expected(
     let path = path.map(|(_, v)| v.as_str()).unwrap_or("");
     let mcp_path = config.is_mcp_path(path);
     let header = |name: &str| fuzzkit::fake::lookup(&host.request_headers, name);
-    let post = header(":method").is_some_and(|m| m.eq_ignore_ascii_case("POST"));
+    // Pseudo-headers are single in HTTP; the filter reads the first.
+    let post = host
+        .request_headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(":method"))
+        .is_some_and(|(_, m)| m.eq_ignore_ascii_case("POST"));
     let encoding = header("content-encoding").unwrap_or_default();
     let encoding = encoding.trim();
     if !headers_end && !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {

@@ -68,6 +68,11 @@ fn a_bare_policy_is_a_whole_configuration() {
         &format!(r#"{{"policy":{P},"polices":{{}}}}"#),
         "polices: unknown field",
     );
+    // A policy that forgot `tools` is still read as a policy.
+    assert_eq!(
+        errors(r#"{"version":"1","default":"deny","hide":"*"}"#),
+        [r#"missing field "tools""#]
+    );
 }
 
 #[test]
