@@ -191,6 +191,14 @@ impl Headers {
         }
     }
 
+    /// How many times header `name` occurs.
+    fn count(&self, name: &str) -> usize {
+        self.entries
+            .iter()
+            .filter(|(k, _)| self.bytes(k).eq_ignore_ascii_case(name.as_bytes()))
+            .count()
+    }
+
     /// Every value of header `name`, joined with `, ` as HTTP reads a
     /// repeated header. A second `Mcp-Name`, `Content-Encoding` or identity
     /// header is judged with the first, never ignored: something after the
@@ -354,6 +362,19 @@ impl Stream {
                 .get(":method")
                 .is_some_and(|m| m.eq_ignore_ascii_case("POST")),
         };
+        // Servers read the first of these; the filter would key session
+        // limits on both. One value each, or the request is refused.
+        if let Some(name) = ["mcp-session-id", "mcp-protocol-version"]
+            .into_iter()
+            .find(|n| headers.count(n) > 1)
+        {
+            let refusal = Refusal {
+                code: codes::INVALID_REQUEST,
+                message: format!("Invalid Request: header {name} appears more than once"),
+                id: None,
+            };
+            return self.refuse(config, host, &refusal);
+        }
         if config.strip_authorization && headers.get("authorization").is_some() {
             host.remove_request_header("authorization");
         }
@@ -555,9 +576,9 @@ impl Stream {
             .get(":status")
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0);
-        // 4xx and 5xx: the server did not run the call (a bad session,
-        // authentication, an overloaded or failing server).
-        if status >= 400 {
+        // The server's own 4xx or 5xx: it did not run the call (a bad
+        // session, authentication, an overloaded or failing server).
+        if status >= 400 && from_the_server(host) {
             self.roll_back_all(host);
         }
         if end_of_stream {
@@ -795,6 +816,21 @@ impl Stream {
     fn roll_back_all(&mut self, host: &mut dyn Host) {
         let all: Vec<Reservation> = self.held.drain(..).flat_map(|h| h.reservations).collect();
         roll_back(host, &all);
+    }
+}
+
+/// Whether the response is the upstream's own, or its reset, as Envoy's
+/// `response.code_details` says (`via_upstream`, `upstream_reset_*`). Not
+/// Envoy's replies of its own, above all its timeouts (408
+/// `stream_idle_timeout`, 504 `upstream_response_timeout`): a server that
+/// never answers may well have run the call, and a client can arrange that
+/// (cancel the call on a server that then stays silent), so a timeout gives
+/// nothing back. A host that does not report details is taken at its word.
+fn from_the_server(host: &dyn Host) -> bool {
+    match host.property(&["response", "code_details"]) {
+        None => true,
+        Some(d) if d.is_empty() => true,
+        Some(d) => d == b"via_upstream" || d.starts_with(b"upstream_reset"),
     }
 }
 

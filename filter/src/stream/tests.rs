@@ -149,6 +149,9 @@ impl Exchange {
     }
 
     fn respond(&mut self, config: &Config, status: &str, content_type: &str, chunks: &[&str]) {
+        if self.host.code_details.is_empty() {
+            self.host.code_details = "via_upstream".into();
+        }
         self.host.response_headers = vec![
             (":status".into(), status.into()),
             ("content-type".into(), content_type.into()),
@@ -429,7 +432,8 @@ fn failed_calls_give_their_reservations_back() {
         );
     }
     // In a batch an `id: null` error cannot say which request it answers:
-    // the call keeps its reservation.
+    // the call keeps its reservation (the error comes first, while the call
+    // is still held).
     let mut x = Exchange::post("/mcp");
     let batch = format!(
         r#"[{},{{"jsonrpc":"2.0","id":2,"method":"ping"}}]"#,
@@ -440,9 +444,29 @@ fn failed_calls_give_their_reservations_back() {
         &c,
         "200",
         "application/json",
-        &[r#"[{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"x"}}]"#],
+        &[r#"[{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"x"}},{"jsonrpc":"2.0","id":2,"result":{}}]"#],
     );
     assert_eq!(count(&mut x.host, &c), 1.0);
+
+    // Envoy's own replies are not the server's: a timeout may come after the
+    // call ran (a client can cancel it on a server that then stays silent).
+    // A reset, and the server's own 5xx, are failures.
+    for (status, details, expected) in [
+        ("408", "stream_idle_timeout", 1.0),
+        ("504", "upstream_response_timeout", 1.0),
+        (
+            "503",
+            "upstream_reset_before_response_started{connection_failure}",
+            0.0,
+        ),
+        ("503", "via_upstream", 0.0),
+    ] {
+        let mut x = Exchange::post("/mcp");
+        x.send(&c, call(1, "create_issue").as_bytes());
+        x.host.code_details = details.into();
+        x.respond(&c, status, "text/plain", &["x"]);
+        assert_eq!(count(&mut x.host, &c), expected, "{status} {details}");
+    }
 
     // The exchange ends before the response does: an upstream reset gives
     // the reservation back; a client that hangs up is still counted.
@@ -690,6 +714,19 @@ fn routing_headers_that_disagree_with_the_body_are_refused() {
         ]);
         twice.send(&c, call(4, "echo").as_bytes());
         assert_eq!(twice.host.replies.len(), 1, "{name}: {first}, {second}");
+        assert_eq!(twice.host.replies[0].0, 400);
+    }
+
+    // Servers read the first Mcp-Session-Id; the filter refuses a second.
+    for name in ["mcp-session-id", "mcp-protocol-version"] {
+        let mut twice = Exchange::new(&[
+            (":method", "POST"),
+            (":path", "/mcp"),
+            (name, "a"),
+            (name, "b"),
+        ]);
+        twice.send(&c, call(4, "echo").as_bytes());
+        assert_eq!(twice.host.replies.len(), 1, "{name}");
         assert_eq!(twice.host.replies[0].0, 400);
     }
 
