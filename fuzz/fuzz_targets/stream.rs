@@ -102,6 +102,18 @@ fn expected(
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(":method"))
         .is_some_and(|(_, m)| m.eq_ignore_ascii_case("POST"));
+    // "A repeated `Mcp-Session-Id` or `MCP-Protocol-Version` is refused (400)",
+    // on the headers, before anything else is read.
+    let repeated = |name: &str| {
+        host.request_headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .count()
+            > 1
+    };
+    if repeated("mcp-session-id") || repeated("mcp-protocol-version") {
+        return Expect::Reply(400);
+    }
     let encoding = header("content-encoding").unwrap_or_default();
     let encoding = encoding.trim();
     if !headers_end && !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
