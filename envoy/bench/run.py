@@ -405,18 +405,13 @@ def print_report(summary: dict[str, Any], args: argparse.Namespace) -> None:
     f, b, n = (summary.get(k) for k in ("mcp-policy", "buffer-only", "native"))
     w = summary.get("wasm-floor")
     print()
-    if w and b:
-        print(f"wasm-floor / buffer-only throughput: {w['rps'] / b['rps']:.3f}   "
-              f"(by Envoy CPU per request: {cpu_us_per_request(b) / cpu_us_per_request(w):.3f})")
-    if f and w:
-        print(f"mcp-policy / wasm-floor throughput:  {f['rps'] / w['rps']:.3f}   "
-              f"(by Envoy CPU per request: {cpu_us_per_request(w) / cpu_us_per_request(f):.3f})")
-    if f and b:
-        print(f"mcp-policy / buffer-only throughput: {f['rps'] / b['rps']:.3f}   "
-              f"(by Envoy CPU per request: {cpu_us_per_request(b) / cpu_us_per_request(f):.3f})")
-    if f and n:
-        print(f"mcp-policy / native throughput:      {f['rps'] / n['rps']:.3f}   "
-              f"(by Envoy CPU per request: {cpu_us_per_request(n) / cpu_us_per_request(f):.3f})")
+    for top, bottom in (("wasm-floor", "buffer-only"), ("mcp-policy", "wasm-floor"),
+                        ("mcp-policy", "buffer-only"), ("mcp-policy", "native")):
+        t, u = summary.get(top), summary.get(bottom)
+        if t and u:
+            label = f"{top} / {bottom} throughput:"
+            print(f"{label:<36} {t['rps'] / u['rps']:.3f}   "
+                  f"(by Envoy CPU per request: {cpu_us_per_request(u) / cpu_us_per_request(t):.3f})")
     if n and b:
         print(f"native / buffer-only throughput:     {n['rps'] / b['rps']:.3f}")
     if f and b:

@@ -176,12 +176,18 @@ impl Headers {
         }
     }
 
-    /// The first value of header `name` (names compare case-insensitively).
-    pub fn get(&self, name: &str) -> Option<&str> {
+    /// Every value of header `name`, in order (names compare
+    /// case-insensitively).
+    fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
         self.entries
             .iter()
-            .find(|(k, _)| self.bytes(k).eq_ignore_ascii_case(name.as_bytes()))
+            .filter(move |(k, _)| self.bytes(k).eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| self.str(v))
+    }
+
+    /// The first value of header `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values(name).next()
     }
 
     fn bytes<'a>(&'a self, text: &'a Text) -> &'a [u8] {
@@ -193,10 +199,7 @@ impl Headers {
 
     /// How many times header `name` occurs.
     fn count(&self, name: &str) -> usize {
-        self.entries
-            .iter()
-            .filter(|(k, _)| self.bytes(k).eq_ignore_ascii_case(name.as_bytes()))
-            .count()
+        self.values(name).count()
     }
 
     /// Every value of header `name`, joined with `, ` as HTTP reads a
@@ -204,11 +207,7 @@ impl Headers {
     /// header is judged with the first, never ignored: something after the
     /// filter might read the last one.
     fn owned(&self, name: &str) -> Option<String> {
-        let mut values = self
-            .entries
-            .iter()
-            .filter(|(k, _)| self.bytes(k).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| self.str(v));
+        let mut values = self.values(name);
         let mut joined = values.next()?.to_owned();
         for v in values {
             joined.push_str(", ");
