@@ -240,7 +240,7 @@ fn yaml_to_json(path: &Path) -> Result<Json<'static>, String> {
             if key == "version" {
                 if let Json::Num(n) = v {
                     let text = match n {
-                        Num::F(f) if f.fract() == 0.0 => format!("{}", *f as i64),
+                        Num::F(f) | Num::D(f, _) if f.fract() == 0.0 => format!("{}", *f as i64),
                         other => other.to_string(),
                     };
                     *v = Json::Str(Cow::Owned(text));

@@ -9,6 +9,12 @@
 //! slip `"amount": "999999"` past `lte 50000` (which many servers would coerce
 //! to a number), whichever way the policy was written.
 //!
+//! A condition is judged in every reading a server may make of the request
+//! (`each_reading`): a string on the path that a Python server decodes as
+//! JSON is read both as the string and as what it decodes to, and a number
+//! is compared both as its nearest double and exactly (`json::Num`). When
+//! the readings disagree, the condition is `Unknown`.
+//!
 //! A path that does not resolve is missing: every condition on it is false
 //! except `exists: false`. A path missing only because a key on it differs
 //! in case (`AMOUNT` for `amount`) is `Unknown`. `null` is a value (SPEC
@@ -59,7 +65,110 @@ impl Truth {
     }
 }
 
-/// The value at `path` in the arguments; `None` when it does not resolve.
+/// One way a server may read the value at a path.
+#[derive(Debug, Clone, Copy)]
+pub enum Reading<'r> {
+    /// The path does not resolve.
+    Missing,
+    Value(&'r Json<'r>),
+    /// No reading can be known: a key on the path is spelled in another
+    /// case, or a string on it is JSON only Python's lenient reader takes.
+    Unknown(Unknowable),
+}
+
+/// Why a reading cannot be known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknowable {
+    /// `AMOUNT` where the path says `amount`: a Go server reads it as the
+    /// field, an exact-matching one ignores it.
+    SpelledDifferently,
+    /// A string that Python decodes as JSON and the strict reader refuses.
+    Undecodable,
+    /// More decoded strings on the path than the filter follows.
+    TooDeep,
+}
+
+/// How many strings on one path are decoded before readings count as unknown.
+const MAX_DECODED: u32 = 8;
+
+/// Calls `f` with every reading of `path` in the arguments. A string on the
+/// path that a server may decode as JSON (`json::decode_string`) gives two
+/// readings: the string, and what it decodes to. So a condition on
+/// `args.a.b` sees both `a = "{\"b\": 1}"` (where `b` is missing) and
+/// `a = {"b": 1}` (where it is 1), as a Python server would run it.
+pub fn each_reading(args: Option<&Object<'_>>, path: &ArgPath, f: &mut dyn FnMut(Reading<'_>)) {
+    let mut segments = path.segments.iter();
+    let (Some(args), Some(first)) = (args, segments.next()) else {
+        f(Reading::Missing);
+        return;
+    };
+    let rest: Vec<&str> = segments.map(String::as_str).collect();
+    let mut budget = MAX_DECODED;
+    match args.get(first) {
+        Some(v) => walk(v, &rest, &mut budget, f),
+        None if args.keys().any(|k| json::same_key(k, first)) => {
+            f(Reading::Unknown(Unknowable::SpelledDifferently))
+        }
+        None => f(Reading::Missing),
+    }
+}
+
+fn walk(value: &Json<'_>, rest: &[&str], budget: &mut u32, f: &mut dyn FnMut(Reading<'_>)) {
+    if let Json::Str(s) = value {
+        match json::decode_string(s) {
+            json::Decoded::No => {}
+            json::Decoded::Unreadable => f(Reading::Unknown(Unknowable::Undecodable)),
+            json::Decoded::Value(decoded) => {
+                if *budget == 0 {
+                    f(Reading::Unknown(Unknowable::TooDeep));
+                } else {
+                    *budget = budget.saturating_sub(1);
+                    walk(&decoded, rest, budget, f);
+                }
+            }
+        }
+    }
+    let Some((segment, rest)) = rest.split_first() else {
+        f(Reading::Value(value));
+        return;
+    };
+    match value {
+        Json::Obj(o) => match o.get(segment) {
+            Some(v) => walk(v, rest, budget, f),
+            None if o.keys().any(|k| json::same_key(k, segment)) => {
+                f(Reading::Unknown(Unknowable::SpelledDifferently))
+            }
+            None => f(Reading::Missing),
+        },
+        Json::Arr(items) => match segment.parse::<usize>().ok().and_then(|i| items.get(i)) {
+            Some(v) => walk(v, rest, budget, f),
+            None => f(Reading::Missing),
+        },
+        _ => f(Reading::Missing),
+    }
+}
+
+/// A condition on an argument path, over every reading: the readings'
+/// common answer, or `Unknown` when they differ (or one cannot be known).
+pub fn judge_path(args: Option<&Object<'_>>, path: &ArgPath, test: &Test) -> Truth {
+    let mut answer: Option<Truth> = None;
+    each_reading(args, path, &mut |reading| {
+        let t = match reading {
+            Reading::Missing => apply(test, None),
+            Reading::Value(v) => apply(test, Some(v)),
+            Reading::Unknown(_) => Truth::Unknown,
+        };
+        answer = Some(match answer {
+            None => t,
+            Some(seen) if seen == t => t,
+            Some(_) => Truth::Unknown,
+        });
+    });
+    answer.unwrap_or(Truth::Unknown)
+}
+
+/// The value at `path` as written in the request, without decoding strings
+/// (for messages); `None` when it does not resolve.
 pub fn resolve<'v, 'a>(args: Option<&'v Object<'a>>, path: &ArgPath) -> Option<&'v Json<'a>> {
     let mut segments = path.segments.iter();
     let first = segments.next()?;
@@ -72,44 +181,6 @@ pub fn resolve<'v, 'a>(args: Option<&'v Object<'a>>, path: &ArgPath) -> Option<&
         };
     }
     Some(value)
-}
-
-/// Whether `path` is missing only because a key on it is spelled in another
-/// case (`AMOUNT` where the path says `amount`). A Go server reads such a key
-/// as the field, an exact-matching one ignores it, so a condition on the
-/// path cannot be judged: it counts as `Unknown`, which never lets a call
-/// through. Only asked when [`resolve`] finds nothing.
-pub fn spelled_differently(args: Option<&Object<'_>>, path: &ArgPath) -> bool {
-    let Some(mut object) = args else {
-        return false;
-    };
-    let mut segments = path.segments.iter();
-    while let Some(segment) = segments.next() {
-        let Some(mut value) = object.get(segment) else {
-            return object.keys().any(|k| json::same_key(k, segment));
-        };
-        // Through any array indexes, to the next object on the path.
-        loop {
-            match value {
-                Json::Obj(o) => {
-                    object = o;
-                    break;
-                }
-                Json::Arr(items) => {
-                    let item = segments
-                        .next()
-                        .and_then(|s| s.parse::<usize>().ok())
-                        .and_then(|i| items.get(i));
-                    match item {
-                        Some(item) => value = item,
-                        None => return false,
-                    }
-                }
-                _ => return false,
-            }
-        }
-    }
-    false
 }
 
 /// Applies `test` to a resolved value (`None` = missing).
@@ -136,9 +207,7 @@ pub fn apply(test: &Test, value: Option<&Json<'_>>) -> Truth {
         },
         Test::Contains(expected) => match (value, expected) {
             (Json::Str(s), Json::Str(needle)) => Truth::from_bool(s.contains(needle.as_ref())),
-            (Json::Arr(items), _) => {
-                Truth::from_bool(items.iter().any(|item| equal(item, expected)))
-            }
+            (Json::Arr(items), _) => any_equal(expected, items),
             _ => Truth::Unknown,
         },
     }
@@ -180,29 +249,73 @@ fn compare(value: &Json<'_>, expected: &Json<'_>) -> Truth {
         return Truth::from_bool(matches!((value, expected), (Json::Null, Json::Null)));
     }
     if same_type(value, expected) {
-        Truth::from_bool(equal(value, expected))
+        equality(value, expected)
     } else {
         Truth::Unknown
     }
 }
 
 /// `in`: `True` when an element equals the value, `Unknown` when no element
-/// even has the value's type.
+/// even has the value's type, or when readers may disagree about one.
 fn member(value: &Json<'_>, list: &[Json<'_>]) -> Truth {
-    if list.iter().any(|item| equal(value, item)) {
-        Truth::True
-    } else if list.is_empty()
-        || matches!(value, Json::Null)
-        || list.iter().any(|item| same_type(value, item))
-    {
+    match any_equal(value, list) {
         Truth::False
-    } else {
-        Truth::Unknown
+            if !(list.is_empty()
+                || matches!(value, Json::Null)
+                || list.iter().any(|item| same_type(value, item))) =>
+        {
+            Truth::Unknown
+        }
+        t => t,
     }
+}
+
+/// Whether some item equals `value`: `True` if one surely does, `Unknown`
+/// if none surely does and readers may disagree about one.
+fn any_equal(value: &Json<'_>, items: &[Json<'_>]) -> Truth {
+    let mut answer = Truth::False;
+    for item in items {
+        match equality(value, item) {
+            Truth::True => return Truth::True,
+            Truth::Unknown => answer = Truth::Unknown,
+            Truth::False => {}
+        }
+    }
+    answer
 }
 
 fn same_type(a: &Json<'_>, b: &Json<'_>) -> bool {
     std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+/// Deep equality as every reader sees it: numbers by value in both their
+/// readings (`json::Num::cmp_value`), objects regardless of member order;
+/// `Unknown` when readers may disagree.
+pub fn equality(a: &Json<'_>, b: &Json<'_>) -> Truth {
+    match (a, b) {
+        (Json::Num(x), Json::Num(y)) => match x.cmp_value(*y) {
+            Some(std::cmp::Ordering::Equal) => Truth::True,
+            Some(_) => Truth::False,
+            None => Truth::Unknown,
+        },
+        (Json::Arr(x), Json::Arr(y)) => {
+            if x.len() != y.len() {
+                return Truth::False;
+            }
+            x.iter()
+                .zip(y)
+                .fold(Truth::True, |t, (p, q)| t.and(equality(p, q)))
+        }
+        (Json::Obj(x), Json::Obj(y)) => {
+            if x.len() != y.len() {
+                return Truth::False;
+            }
+            x.0.iter().fold(Truth::True, |t, (k, v)| {
+                t.and(y.get(k).map_or(Truth::False, |w| equality(v, w)))
+            })
+        }
+        (a, b) => Truth::from_bool(equal(a, b)),
+    }
 }
 
 /// Deep equality: numbers by value, objects regardless of member order.
@@ -273,7 +386,22 @@ mod tests {
             ("lt", "100", Some("100"), F),
             ("lte", "100", Some("100.0"), T),
             ("lte", "50000", Some("\"60000\""), U),
-            ("lte", "9007199254740992", Some("9007199254740993"), F),
+            // One double, two integers: JavaScript and Python disagree.
+            ("lte", "9007199254740992", Some("9007199254740993"), U),
+            ("lte", "9007199254740994", Some("9007199254740993"), T),
+            ("gte", "9007199254740993", Some("9007199254740992"), U),
+            ("in", "[9007199254740992]", Some("9007199254740993"), U),
+            ("not_in", "[9007199254740993]", Some("9007199254740992"), U),
+            (
+                "contains",
+                "9007199254740993",
+                Some("[9007199254740992]"),
+                U,
+            ),
+            ("lte", "9007199254740996", Some("9007199254740993"), T),
+            ("eq", "0.1", Some("0.10"), T),
+            ("eq", "0.1", Some("0.10000000000000001"), U),
+            ("lte", "19.99", Some("19.99"), T),
             ("gt", "0", Some("-1"), F),
             ("gt", "0", Some("1e-9"), T),
             ("gte", "1", Some("1"), T),
@@ -367,6 +495,32 @@ mod tests {
         assert_eq!(at("args.a.b.0.c.d"), None);
         assert_eq!(at("args.n").as_deref(), Some("null"));
         assert_eq!(resolve(None, &ArgPath::parse("args.a").unwrap()), None);
+    }
+
+    #[test]
+    fn strings_servers_decode_are_judged_in_both_readings() {
+        let args = parse_owned(
+            r#"{"a":"{\"b\":1}","s":"plain","n":"null","l":"[\"x\"]","bad":"{\"b\":NaN}",
+                "both":"{\"b\":2}","AMOUNT":5,"deep":"{\"c\":\"{\\\"d\\\":1}\"}"}"#,
+        )
+        .unwrap();
+        let args = args.as_object();
+        let judge = |p: &str, op: &str, value: &str| {
+            judge_path(args, &ArgPath::parse(p).unwrap(), &test(op, value))
+        };
+        // Missing to a TypeScript server, 1 to a Python one.
+        assert_eq!(judge("args.a.b", "exists", "true"), U);
+        assert_eq!(judge("args.a.b", "exists", "false"), U);
+        assert_eq!(judge("args.a.b", "eq", "1"), U);
+        assert_eq!(judge("args.a", "exists", "true"), T);
+        assert_eq!(judge("args.s", "eq", "\"plain\""), T);
+        // A list and its text both contain "x".
+        assert_eq!(judge("args.l", "contains", "\"x\""), T);
+        assert_eq!(judge("args.n", "eq", "null"), U);
+        assert_eq!(judge("args.bad.b", "exists", "true"), U);
+        assert_eq!(judge("args.amount", "exists", "true"), U);
+        assert_eq!(judge("args.deep.c.d", "exists", "true"), U);
+        assert_eq!(judge("args.missing", "exists", "false"), T);
     }
 
     #[test]

@@ -17,7 +17,9 @@ use crate::policy::{
     ActionKind, Check, CheckKind, Condition, Counter, Increment, Policy, Posture, Scope, Subject,
     Tool,
 };
-use conditions::{apply, expected_type, resolve, spelled_differently, Truth};
+use conditions::{
+    apply, each_reading, expected_type, judge_path, resolve, Reading, Truth, Unknowable,
+};
 use counters::{release_all, CounterStore, Reservation, Slot, StoreError};
 
 /// A `tools/call`: the tool and its arguments.
@@ -116,10 +118,7 @@ pub fn evaluate(
         let mut reads_counters = false;
         for cond in &check.conditions {
             let t = match &cond.subject {
-                Subject::Arg(path) => match resolve(call.args, path) {
-                    None if spelled_differently(call.args, path) => Truth::Unknown,
-                    value => apply(&cond.test, value),
-                },
+                Subject::Arg(path) => judge_path(call.args, path, &cond.test),
                 Subject::Counter(_) => {
                     reads_counters = true;
                     continue;
@@ -213,28 +212,16 @@ fn reserve(
             continue;
         };
         let amount = match &counter.increment {
-            Increment::By(n) => n.as_f64(),
-            Increment::From(path) => match resolve(call.args, path) {
-                None if spelled_differently(call.args, path) => {
+            Increment::By(n) => n.upper_f64(),
+            Increment::From(path) => match amount_at(call.args, path) {
+                Ok(amount) => amount,
+                Err(why) => {
                     return Err(Outcome::deny(
                         &counter.pointer,
                         format!(
-                            "Counter {} adds {}, which the arguments spell in another case",
+                            "Counter {} adds {}, which {why}",
                             quote(&counter.name),
                             path.text
-                        ),
-                    ))
-                }
-                None => 0.0,
-                Some(Json::Num(n)) if n.as_f64() >= 0.0 => n.as_f64(),
-                Some(other) => {
-                    return Err(Outcome::deny(
-                        &counter.pointer,
-                        format!(
-                            "Counter {} adds {}, which must be a non-negative number (got {})",
-                            quote(&counter.name),
-                            path.text,
-                            describe_kind(other)
                         ),
                     ))
                 }
@@ -369,6 +356,36 @@ fn reserve(
     Ok(held)
 }
 
+/// What an `increment_from` counter adds: the argument's number in every
+/// reading a server may make of it, the largest (a missing one adds 0), so a
+/// limit holds whichever reading the server used. An error says why the
+/// call is refused instead.
+fn amount_at(args: Option<&Object<'_>>, path: &crate::policy::ArgPath) -> Result<f64, String> {
+    let mut amount: Result<f64, String> = Ok(0.0);
+    each_reading(args, path, &mut |reading| {
+        let this = match reading {
+            Reading::Missing => Ok(0.0),
+            Reading::Value(Json::Num(n)) if n.as_f64() >= 0.0 => Ok(n.upper_f64()),
+            Reading::Value(other) => Err(format!(
+                "must be a non-negative number (got {})",
+                describe_kind(other)
+            )),
+            Reading::Unknown(Unknowable::SpelledDifferently) => {
+                Err("the arguments spell in another case".to_owned())
+            }
+            Reading::Unknown(_) => {
+                Err("servers may read differently (a string that only some decode)".to_owned())
+            }
+        };
+        amount = match (&amount, this) {
+            (Err(_), _) => amount.clone(),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(a), Ok(b)) => Ok(a.max(b)),
+        };
+    });
+    amount
+}
+
 /// The store key of a counter for this caller.
 fn counter_key(counter: &Counter, scopes: Scopes<'_>) -> String {
     let value = match counter.scope {
@@ -441,15 +458,37 @@ fn check_name(check: &Check) -> String {
 fn describe(cond: &Condition, truth: Truth, args: Option<&Object<'_>>) -> String {
     let value = cond.test.value_text();
     let op = cond.test.op();
+    let unknowable = |path| {
+        let mut why = None;
+        each_reading(args, path, &mut |r| {
+            if let Reading::Unknown(u) = r {
+                why.get_or_insert(u);
+            }
+        });
+        why
+    };
+    let readings = |path| {
+        let mut n = 0u32;
+        each_reading(args, path, &mut |_| n = n.saturating_add(1));
+        n
+    };
     match (&cond.subject, truth) {
-        (Subject::Arg(path), Truth::Unknown)
-            if resolve(args, path).is_none() && spelled_differently(args, path) =>
-        {
-            format!(
-                "{} is spelled in another case in the arguments, which servers read differently",
-                cond.path
-            )
+        (Subject::Arg(path), Truth::Unknown) if unknowable(path).is_some() => {
+            match unknowable(path) {
+                Some(Unknowable::SpelledDifferently) => format!(
+                    "{} is spelled in another case in the arguments, which servers read differently",
+                    cond.path
+                ),
+                _ => format!(
+                    "{} holds JSON text that servers may decode differently",
+                    cond.path
+                ),
+            }
         }
+        (Subject::Arg(path), Truth::Unknown) if readings(path) > 1 => format!(
+            "{} holds JSON text that servers may decode before the tool runs, and {op} {value} holds for one reading and not the other",
+            cond.path
+        ),
         (Subject::Arg(path), Truth::Unknown) => format!(
             "{} has the wrong type for {op} (expected {}, got {})",
             cond.path,
