@@ -198,6 +198,7 @@ fn explain(
         .unwrap_or(0);
     let ctx = Context {
         caller: &caller,
+        namespace: config.counter_namespace.as_deref().unwrap_or(""),
         session: session.as_deref(),
         request_id: request_id.as_deref(),
         now_ms,

@@ -4,7 +4,10 @@
 //! Owns: reading and validating the configuration (every error at once, each
 //! with its JSON path), a bare policy standing for `{"policy": ...}`, and
 //! naming the caller: which identity source speaks first, which grant it
-//! matches, which policy that grant uses.
+//! matches, which policy that grant uses. Each identity source is its own
+//! namespace: a grant `match` entry belongs to one source, and a value from
+//! another source never matches it (a header can never pose as a bearer
+//! digest or a JWT claim).
 //!
 //! Does not own: the policy language (`policy`), or how headers and
 //! properties are fetched (the `RequestFacts` the host gives).
@@ -28,6 +31,10 @@ pub struct Config {
     /// The policy of callers no grant matches; `None` denies them.
     pub unmatched: Option<usize>,
     pub identity: Vec<IdentitySource>,
+    /// `counters.namespace`: counters are shared with every plugin
+    /// configuration that names the same namespace. `None`: the host's
+    /// default, unique to this plugin configuration.
+    pub counter_namespace: Option<String>,
     /// Remove `Authorization` before the request goes upstream.
     pub strip_authorization: bool,
     pub mcp: Mcp,
@@ -64,7 +71,48 @@ pub enum PeerField {
     Subject,
 }
 
+impl IdentitySource {
+    /// The source's namespace: part of every identity it yields, so values
+    /// from two sources are never one identity.
+    pub fn tag(&self) -> String {
+        match self {
+            IdentitySource::Header(name) => format!("header:{name}"),
+            IdentitySource::JwtClaim { provider, claim } => {
+                format!("jwt_claim:{provider}:{}", claim.join("."))
+            }
+            IdentitySource::Peer(field) => format!("peer:{}", field.label()),
+            IdentitySource::BearerSha256 => "bearer_sha256".into(),
+        }
+    }
+
+    /// How the source is named in messages.
+    fn describe(&self) -> String {
+        match self {
+            IdentitySource::Header(name) => format!("header {name}"),
+            IdentitySource::JwtClaim { provider, claim } => {
+                format!("jwt_claim {} of provider {provider}", claim.join("."))
+            }
+            IdentitySource::Peer(field) => format!("peer {}", field.label()),
+            IdentitySource::BearerSha256 => "bearer_sha256".into(),
+        }
+    }
+}
+
+/// The identity key of a value from a source: the source's tag, a unit
+/// separator, the value.
+fn identity_key(source: &IdentitySource, value: &str) -> String {
+    format!("{}\u{1f}{value}", source.tag())
+}
+
 impl PeerField {
+    fn label(self) -> &'static str {
+        match self {
+            PeerField::UriSan => "uri_san",
+            PeerField::DnsSan => "dns_san",
+            PeerField::Subject => "subject",
+        }
+    }
+
     pub fn property(self) -> &'static str {
         match self {
             PeerField::UriSan => "uri_san_peer_certificate",
@@ -114,6 +162,8 @@ pub trait RequestFacts {
 /// Who is calling, and under which policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Caller {
+    /// The identity with its source's namespace (`header:x-agent-id`, a
+    /// unit separator, the value): the key of `grant`-scoped counters.
     pub identity: Option<String>,
     pub grant: Option<String>,
     /// Index into `Config::policies`; `None` when every call is denied.
@@ -142,13 +192,13 @@ impl Config {
     }
 
     /// The caller of a request, from the first identity source that yields a
-    /// value.
+    /// value. Only grant entries of that source can match it.
     pub fn caller(&self, facts: &dyn RequestFacts) -> Caller {
         let identity = self
             .identity
             .iter()
-            .find_map(|source| identify(source, facts));
-        let Some((identity, alias)) = identity else {
+            .find_map(|source| identify(source, facts).map(|value| identity_key(source, &value)));
+        let Some(identity) = identity else {
             return self.unmatched_caller(None);
         };
         if !self.uses_grants {
@@ -159,11 +209,11 @@ impl Config {
                 denied_by: String::new(),
             };
         }
-        let found = self
+        match self
             .grant_index
             .get(&identity)
-            .or_else(|| alias.as_ref().and_then(|a| self.grant_index.get(a)));
-        match found.and_then(|&i| self.grants.get(i)) {
+            .and_then(|&i| self.grants.get(i))
+        {
             Some(grant) => self.grant_caller(grant, Some(identity)),
             None => self.unmatched_caller(Some(identity)),
         }
@@ -205,6 +255,11 @@ impl Config {
         }
     }
 
+    /// Whether any policy counts calls (so counter keys need a namespace).
+    pub fn has_counters(&self) -> bool {
+        self.policies.iter().any(|(_, p)| !p.counters.is_empty())
+    }
+
     pub fn policy(&self, index: usize) -> Option<&Policy> {
         self.policies.get(index).map(|(_, p)| p)
     }
@@ -220,20 +275,18 @@ fn pointer_escape(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
-/// The identity a source yields, and the `claim:value` alias a grant may
-/// match for a JWT claim.
-fn identify(source: &IdentitySource, facts: &dyn RequestFacts) -> Option<(String, Option<String>)> {
+/// The value a source yields for this request, if any.
+fn identify(source: &IdentitySource, facts: &dyn RequestFacts) -> Option<String> {
     let non_empty = |s: String| {
         let t = s.trim();
         (!t.is_empty()).then(|| t.to_owned())
     };
     match source {
-        IdentitySource::Header(name) => facts.header(name).and_then(non_empty).map(|v| (v, None)),
+        IdentitySource::Header(name) => facts.header(name).and_then(non_empty),
         IdentitySource::Peer(field) => facts
             .property(&["connection", field.property()])
             .and_then(|b| String::from_utf8(b).ok())
-            .and_then(non_empty)
-            .map(|v| (v, None)),
+            .and_then(non_empty),
         IdentitySource::JwtClaim { provider, claim } => {
             let mut path = vec![
                 "metadata",
@@ -242,16 +295,14 @@ fn identify(source: &IdentitySource, facts: &dyn RequestFacts) -> Option<(String
                 provider.as_str(),
             ];
             path.extend(claim.iter().map(String::as_str));
-            let value = claim_text(facts.property(&path)?).and_then(non_empty)?;
-            let alias = format!("{}:{value}", claim.join("."));
-            Some((value, Some(alias)))
+            claim_text(facts.property(&path)?).and_then(non_empty)
         }
         IdentitySource::BearerSha256 => {
             let header = facts.header("authorization")?;
             let (scheme, token) = header.trim().split_once(' ')?;
             let token = token.trim();
             (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
-                .then(|| (sha256_hex(token.as_bytes()), None))
+                .then(|| sha256_hex(token.as_bytes()))
         }
     }
 }
@@ -353,6 +404,9 @@ fn read_config(value: &Json<'_>, report: &mut Report) -> Option<Config> {
         _ => Vec::new(),
     };
 
+    if let Some((iv, iloc)) = f.take("identity") {
+        read_identity(iv, &iloc, &mut config, report);
+    }
     if let Some((gv, gloc)) = f.take("grants") {
         if !config.uses_grants {
             report.error(&gloc, "grants need named \"policies\" to refer to");
@@ -376,8 +430,17 @@ fn read_config(value: &Json<'_>, report: &mut Report) -> Option<Config> {
             config.unmatched = policy_index(uv, &config.policies);
         }
     }
-    if let Some((iv, iloc)) = f.take("identity") {
-        read_identity(iv, &iloc, &mut config, report);
+    if let Some((cv, cloc)) = f.take("counters") {
+        if let Some(mut cf) = Fields::of(cv, &cloc, report) {
+            if let Some((ns, nloc)) = cf.string("namespace", report) {
+                if ns.trim().is_empty() {
+                    report.error(&nloc, "namespace must not be empty");
+                } else {
+                    config.counter_namespace = Some(ns.to_owned());
+                }
+            }
+            cf.finish(report);
+        }
     }
     if let Some((mv, mloc)) = f.take("mcp") {
         read_mcp(mv, &mloc, &mut config, report);
@@ -464,24 +527,21 @@ fn read_grants(
             if let Some(items) = expect_array(mv, &mloc, report) {
                 for (i, item) in items.iter().enumerate() {
                     let iloc = mloc.index(i);
-                    let Some(id) = expect_str(item, &iloc, report) else {
+                    let Some(key) = read_match_entry(item, &iloc, &config.identity, report) else {
                         continue;
                     };
-                    let id = normalize_identity(id);
-                    if id.is_empty() {
-                        report.error(&iloc, "identity must not be empty");
-                    } else if let Some(other) = seen.get(&id) {
+                    if let Some(other) = seen.get(&key) {
                         report.error(
                             &iloc,
                             format!(
                                 "identity {} is already matched by grant {}",
-                                quote(&id),
+                                quote(key.rsplit('\u{1f}').next().unwrap_or_default()),
                                 quote(other)
                             ),
                         );
                     } else {
-                        seen.insert(id.clone(), name.to_string());
-                        config.grant_index.insert(id, index);
+                        seen.insert(key.clone(), name.to_string());
+                        config.grant_index.insert(key, index);
                     }
                 }
             }
@@ -494,13 +554,264 @@ fn read_grants(
     }
 }
 
-/// Hex digests compare in lower case, as `bearer_sha256` yields them.
-fn normalize_identity(id: &str) -> String {
-    let id = id.trim();
-    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        id.to_ascii_lowercase()
+/// A grant `match` entry: the identity key it matches (`identity_key`).
+///
+/// An object names its source: `{"header": "x-agent-id", "value": "ops"}`,
+/// `{"jwt_claim": "sub", "value": "1234"}` (or the claim with its
+/// `provider`, as in `identity`), `{"peer": "uri_san", "value": "..."}`,
+/// `{"bearer_sha256": "<hex>"}`. A string is given to a source by its form
+/// (README, "Grants and identity namespaces"): a 64-digit hex digest is
+/// `bearer_sha256`'s, `<claim>:<value>` a JWT claim's, a URI (`://`) the
+/// peer `uri_san`'s; any other string belongs to the one configured source
+/// it can, and is refused as ambiguous when more could take it.
+fn read_match_entry(
+    item: &Json<'_>,
+    loc: &Loc,
+    sources: &[IdentitySource],
+    report: &mut Report,
+) -> Option<String> {
+    if let Json::Obj(_) = item {
+        return read_match_object(item, loc, sources, report);
+    }
+    let entry = expect_str(item, loc, report)?.trim();
+    if entry.is_empty() {
+        report.error(loc, "identity must not be empty");
+        return None;
+    }
+    if sources.is_empty() {
+        // No source can yield it; kept, so duplicates are still found.
+        return Some(format!("\u{1f}{entry}"));
+    }
+    let hex = entry.len() == 64 && entry.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut specific: Vec<(&IdentitySource, String)> = Vec::new();
+    for source in sources {
+        let value = match source {
+            IdentitySource::BearerSha256 if hex => Some(entry.to_ascii_lowercase()),
+            IdentitySource::JwtClaim { claim, .. } => entry
+                .strip_prefix(claim.join(".").as_str())
+                .and_then(|rest| rest.strip_prefix(':'))
+                .map(str::to_owned),
+            IdentitySource::Peer(PeerField::UriSan) if entry.contains("://") => {
+                Some(entry.to_owned())
+            }
+            _ => None,
+        };
+        if let Some(value) = value {
+            if !specific.iter().any(|(s, _)| *s == source) {
+                specific.push((source, value));
+            }
+        }
+    }
+    let generic: Vec<&IdentitySource> = sources
+        .iter()
+        .filter(|s| {
+            sources.len() == 1
+                || matches!(
+                    s,
+                    IdentitySource::Header(_)
+                        | IdentitySource::Peer(PeerField::DnsSan | PeerField::Subject)
+                )
+        })
+        .collect();
+    let candidates: Vec<(&IdentitySource, String)> = if specific.is_empty() {
+        generic.iter().map(|s| (*s, entry.to_owned())).collect()
     } else {
-        id.to_owned()
+        specific
+    };
+    let (source, value) = match candidates.as_slice() {
+        [(IdentitySource::BearerSha256, _)] if !hex => {
+            report.error(
+                loc,
+                "a bearer_sha256 identity is the 64-digit hex SHA-256 of the token",
+            );
+            return None;
+        }
+        [(source, value)] => (*source, value.clone()),
+        [] => {
+            report.error(
+                loc,
+                format!(
+                    "identity {} fits no identity source by its form; say which, e.g. {{\"header\": \"x-agent-id\", \"value\": {}}}",
+                    quote(entry),
+                    quote(entry)
+                ),
+            );
+            return None;
+        }
+        many => {
+            let could: Vec<String> = many.iter().map(|(s, _)| s.describe()).collect();
+            report.error(
+                loc,
+                format!(
+                    "identity {} could be the value of more than one identity source ({}); say which, e.g. {{\"header\": \"x-agent-id\", \"value\": {}}}",
+                    quote(entry),
+                    could.join(", "),
+                    quote(entry)
+                ),
+            );
+            return None;
+        }
+    };
+    if sources.len() > 1 {
+        report.warn(
+            loc,
+            format!(
+                "identity {} is read as the {}'s value {}",
+                quote(entry),
+                source.describe(),
+                quote(&value)
+            ),
+        );
+    }
+    Some(identity_key(source, &value))
+}
+
+/// The source a `match` object names.
+enum Named {
+    Header(String),
+    Jwt {
+        provider: Option<String>,
+        claim: String,
+    },
+    Peer(PeerField),
+    Bearer,
+}
+
+impl Named {
+    fn fits(&self, source: &IdentitySource) -> bool {
+        match (self, source) {
+            (Named::Header(h), IdentitySource::Header(n)) => h == n,
+            (
+                Named::Jwt { provider, claim },
+                IdentitySource::JwtClaim {
+                    provider: p,
+                    claim: c,
+                },
+            ) => c.join(".") == *claim && provider.as_ref().is_none_or(|want| want == p),
+            (Named::Peer(f), IdentitySource::Peer(g)) => f == g,
+            (Named::Bearer, IdentitySource::BearerSha256) => true,
+            _ => false,
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Named::Header(h) => format!("header {h}"),
+            Named::Jwt { claim, .. } => format!("jwt_claim {claim}"),
+            Named::Peer(f) => format!("peer {}", f.label()),
+            Named::Bearer => "bearer_sha256".into(),
+        }
+    }
+}
+
+/// A `match` entry written as an object naming its source.
+fn read_match_object(
+    item: &Json<'_>,
+    loc: &Loc,
+    sources: &[IdentitySource],
+    report: &mut Report,
+) -> Option<String> {
+    let mut f = Fields::of(item, loc, report)?;
+    let mut named: Option<Named> = None;
+    let mut value: Option<String> = None;
+    if let Some((h, _)) = f.string("header", report) {
+        named = Some(Named::Header(h.trim().to_ascii_lowercase()));
+    }
+    if let Some((jv, jloc)) = f.take("jwt_claim") {
+        named = Some(match jv {
+            Json::Str(c) => Named::Jwt {
+                provider: None,
+                claim: c.to_string(),
+            },
+            other => {
+                let mut jf = Fields::of(other, &jloc, report)?;
+                let provider = jf.string("provider", report).map(|(p, _)| p.to_owned());
+                let claim = jf.string("claim", report).map(|(c, _)| c.to_owned());
+                jf.finish(report);
+                Named::Jwt {
+                    provider,
+                    claim: claim.unwrap_or_default(),
+                }
+            }
+        });
+    }
+    if let Some((p, ploc)) = f.string("peer", report) {
+        let field = match p {
+            "uri_san" => PeerField::UriSan,
+            "dns_san" => PeerField::DnsSan,
+            "subject" => PeerField::Subject,
+            other => {
+                report.error(
+                    &ploc,
+                    format!(
+                        "peer must be \"uri_san\", \"dns_san\" or \"subject\", got {}",
+                        quote(other)
+                    ),
+                );
+                return None;
+            }
+        };
+        named = Some(Named::Peer(field));
+    }
+    if let Some((b, bloc)) = f.string("bearer_sha256", report) {
+        let b = b.trim();
+        if b.len() != 64 || !b.bytes().all(|c| c.is_ascii_hexdigit()) {
+            report.error(
+                &bloc,
+                "bearer_sha256 is the 64-digit hex SHA-256 of the token",
+            );
+            return None;
+        }
+        value = Some(b.to_ascii_lowercase());
+        named = Some(Named::Bearer);
+    }
+    if let Some((v, vloc)) = f.string("value", report) {
+        if value.is_some() {
+            report.error(&vloc, "a bearer_sha256 entry holds its digest itself");
+        }
+        value = Some(v.trim().to_owned());
+    }
+    f.finish(report);
+    let Some(named) = named else {
+        report.error(
+            loc,
+            "a match entry names one of: header, jwt_claim, peer, bearer_sha256",
+        );
+        return None;
+    };
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        report.error(
+            loc,
+            format!(
+                "missing field \"value\" (the {}'s value to match)",
+                named.label()
+            ),
+        );
+        return None;
+    };
+    let found: Vec<&IdentitySource> = sources.iter().filter(|s| named.fits(s)).collect();
+    match found.as_slice() {
+        [source] => Some(identity_key(source, &value)),
+        [] => {
+            report.error(
+                loc,
+                format!(
+                    "no identity source reads the {}: add it to \"identity\"",
+                    named.label()
+                ),
+            );
+            None
+        }
+        _ => {
+            report.error(
+                loc,
+                format!(
+                    "more than one identity source reads the {}: name its \"provider\"",
+                    named.label()
+                ),
+            );
+            None
+        }
     }
 }
 
@@ -640,6 +951,7 @@ impl Config {
             uses_grants: false,
             unmatched: None,
             identity: Vec::new(),
+            counter_namespace: None,
             strip_authorization: false,
             mcp: Mcp {
                 paths: vec!["/mcp".into()],

@@ -22,6 +22,8 @@ use crate::policy::sha256_hex;
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'c> {
     pub caller: &'c Caller,
+    /// The counter namespace (`counters.namespace`, or the host's default).
+    pub namespace: &'c str,
     /// `Mcp-Session-Id`.
     pub session: Option<&'c str>,
     /// Envoy's `x-request-id`.
@@ -29,19 +31,11 @@ pub struct Context<'c> {
     pub now_ms: u64,
 }
 
-/// A decision, and the counter reservations an allowed request holds until
-/// the upstream answers.
+/// A decision, and the counter reservations of an allowed request (given
+/// back only if it turns out never to have run).
 #[derive(Debug)]
 pub struct Judgement {
     pub decision: Decision,
-    pub held: Vec<Held>,
-}
-
-/// The reservations of one allowed call, by the JSON-RPC id its response
-/// will carry.
-#[derive(Debug)]
-pub struct Held {
-    pub id: Option<Json<'static>>,
     pub reservations: Vec<Reservation>,
 }
 
@@ -58,12 +52,7 @@ pub fn judge(
         .iter()
         .map(|m| {
             let (d, reservations) = judge_message(config, m, ctx, store);
-            if !reservations.is_empty() {
-                held.push(Held {
-                    id: d.id.clone(),
-                    reservations,
-                });
-            }
+            held.extend(reservations);
             d
         })
         .collect();
@@ -71,9 +60,8 @@ pub fn judge(
     let blocked = decisions.iter().any(|d| d.decision.blocks());
     if blocked {
         // Nothing of a blocked batch is forwarded, so nothing of it counts.
-        for h in held.drain(..) {
-            release_all(store, &h.reservations);
-        }
+        release_all(store, &held);
+        held.clear();
     }
     let decision = if body.is_batch() {
         let mut top = strictest(&decisions)
@@ -97,7 +85,10 @@ pub fn judge(
             .pop()
             .unwrap_or_else(|| Decision::new(Verdict::Allow))
     };
-    Judgement { decision, held }
+    Judgement {
+        decision,
+        reservations: held,
+    }
 }
 
 /// The decision for a body that could not be read.
@@ -177,7 +168,11 @@ fn judge_message(
             sessionless.as_str()
         }
     };
-    let scopes = Scopes { identity, session };
+    let scopes = Scopes {
+        namespace: ctx.namespace,
+        identity,
+        session,
+    };
     let call = Call {
         tool: &call.name,
         args: call.arguments.as_ref(),

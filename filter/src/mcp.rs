@@ -295,19 +295,104 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// True when bytes might be JSON (and so might be JSON-RPC): whatever
-/// leading whitespace, byte-order mark or NUL bytes (UTF-16/32 text, which
-/// some servers decode) come first, the first character opens an object or
-/// an array. Bodies that cannot be JSON (forms, plain text) are not judged
-/// off the MCP paths.
+/// What the first characters of a body say about whether some server's
+/// reader could take it for JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sniff {
+    /// It opens an object or an array: read it.
+    MaybeJson,
+    /// No reader takes it for a JSON object or array (a form, plain text).
+    NotJson,
+    /// Only skippable characters so far.
+    Undecided,
+}
+
+/// Whether a body might be JSON (and so JSON-RPC) to some server's reader.
+/// Skipped first: whitespace as any reader counts it (every ASCII control
+/// character and space; NUL and byte-order-mark bytes, as UTF-16 and UTF-32
+/// text has; Unicode spaces and line separators), the comments lenient
+/// readers allow (`//` and `#` to the end of the line, `/* */`), and the
+/// `)]}'` prefix Gson's lenient reader drops. Then `{` or `[` might be JSON,
+/// anything else is not.
+pub fn sniff(bytes: &[u8]) -> Sniff {
+    let mut i = 0usize;
+    loop {
+        let rest = bytes.get(i..).unwrap_or_default();
+        let Some(&b) = rest.first() else {
+            return Sniff::Undecided;
+        };
+        let skip = match b {
+            b'{' | b'[' => return Sniff::MaybeJson,
+            0..=0x20 | 0x7f | 0xEF | 0xBB | 0xBF | 0xFE | 0xFF => 1,
+            0xC2 | 0xE1 | 0xE2 | 0xE3 => match unicode_space(rest) {
+                Some(len) => len,
+                None if rest.len() < 3 => return Sniff::Undecided,
+                None => return Sniff::NotJson,
+            },
+            b'/' => match rest.get(1) {
+                Some(b'/') => match line_end(rest) {
+                    Some(len) => len,
+                    None => return Sniff::Undecided,
+                },
+                Some(b'*') => match find(rest.get(2..).unwrap_or_default(), b"*/") {
+                    Some(at) => at.saturating_add(4),
+                    None => return Sniff::Undecided,
+                },
+                None => return Sniff::Undecided,
+                Some(_) => return Sniff::NotJson,
+            },
+            b'#' => match line_end(rest) {
+                Some(len) => len,
+                None => return Sniff::Undecided,
+            },
+            b')' => {
+                const XSSI: &[u8] = b")]}'";
+                if rest.starts_with(XSSI) {
+                    XSSI.len()
+                } else if XSSI.starts_with(rest) {
+                    return Sniff::Undecided;
+                } else {
+                    return Sniff::NotJson;
+                }
+            }
+            _ => return Sniff::NotJson,
+        };
+        i = i.saturating_add(skip);
+    }
+}
+
+/// The length of a Unicode space or line separator in UTF-8 at the start.
+fn unicode_space(rest: &[u8]) -> Option<usize> {
+    match rest {
+        [0xC2, 0xA0 | 0x85, ..] => Some(2),
+        [0xE1, 0x9A, 0x80, ..] | [0xE3, 0x80, 0x80, ..] | [0xE2, 0x81, 0x9F, ..] => Some(3),
+        [0xE2, 0x80, 0x80..=0x8A | 0xA8 | 0xA9 | 0xAF, ..] => Some(3),
+        _ => None,
+    }
+}
+
+/// The length up to and including the first line break.
+fn line_end(rest: &[u8]) -> Option<usize> {
+    rest.iter()
+        .position(|&c| c == b'\n' || c == b'\r')
+        .map(|at| at.saturating_add(1))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Whether a whole body might be JSON to some reader (see [`sniff`]).
 pub fn could_be_json(bytes: &[u8]) -> bool {
-    let skip = |b: &u8| {
-        matches!(
-            b,
-            b' ' | b'\t' | b'\r' | b'\n' | 0 | 0xEF | 0xBB | 0xBF | 0xFE | 0xFF
-        )
-    };
-    matches!(bytes.iter().find(|b| !skip(b)), Some(b'{' | b'['))
+    sniff(bytes) == Sniff::MaybeJson
+}
+
+/// The first byte that is not JSON whitespace.
+pub fn first_significant(bytes: &[u8]) -> Option<u8> {
+    bytes
+        .iter()
+        .copied()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
 /// True when a strictly valid JSON value is shaped like JSON-RPC at all: an
@@ -767,6 +852,30 @@ mod tests {
         }
         for no in [&b"grant_type=client_credentials"[..], b"", b"ok", b"\"s\""] {
             assert!(!could_be_json(no), "{no:?}");
+        }
+        // What lenient readers skip before a document.
+        for lenient in [
+            &b"\x0c{\"jsonrpc\":\"2.0\"}"[..],
+            b"\x0b[1]",
+            b"// note\n{}",
+            b"/* a */ /**/{}",
+            b"# yaml-ish\r\n[]",
+            b")]}'\n{}",
+            b"\xC2\xA0{}",
+            b"\xE2\x80\xA8\xE3\x80\x80[",
+        ] {
+            assert!(could_be_json(lenient), "{lenient:?}");
+        }
+        for (prefix, expected) in [
+            (&b"/* unfinished"[..], Sniff::Undecided),
+            (b"//", Sniff::Undecided),
+            (b")]", Sniff::Undecided),
+            (b"\xE2\x80", Sniff::Undecided),
+            (b"/x", Sniff::NotJson),
+            (b")x", Sniff::NotJson),
+            (b"\xE2\x82\xAC{", Sniff::NotJson),
+        ] {
+            assert_eq!(sniff(prefix), expected, "{prefix:?}");
         }
         let shaped = |t: &str| is_jsonrpc_shaped(&json::parse(t.as_bytes()).unwrap());
         assert!(shaped(r#"{"method":"tools/call"}"#));

@@ -1,48 +1,51 @@
-//! `tools/list` results, cut down to what the caller may call.
+//! Tool lists in responses, cut down to what the caller may call.
 //!
-//! Owns: removing from a `tools/list` result every tool the caller's policy
-//! hides, leaves unlisted under `default: deny`, or denies unconditionally
-//! (`Policy::lists`), and every tool at all for a caller with no policy.
-//! Everything else in the message (pagination cursors, `_meta`, other
-//! messages of a batch) is kept. A tool without a string name is removed:
-//! what cannot be judged is not shown.
+//! Owns: removing from every tool list a response carries each tool the
+//! caller's policy hides, leaves unlisted under `default: deny`, or denies
+//! unconditionally (`Policy::lists`), and every tool at all for a caller
+//! with no policy. A tool list is any JSON-RPC response whose `result.tools`
+//! is an array, whatever its id: ids are the client's to choose, a server may
+//! round one (a JavaScript server keeps doubles) or deliver the answer to
+//! one request on another request's stream, and a resumed stream replays
+//! answers given long ago. Everything else in the message (pagination
+//! cursors, `_meta`, other messages of a batch) is kept. A tool without a
+//! string name is removed: what cannot be judged is not shown.
 //!
-//! Does not own: finding the message in the response (`stream`, `sse`).
+//! Does not own: finding the messages in a response (`stream`, `sse`).
 
-use crate::engine::conditions::equal;
 use crate::json::{self, Json};
 use crate::policy::Policy;
 
-/// The message (or batch) `text`, with the `tools/list` results answering
-/// `ids` filtered; `None` when nothing in it changes.
-pub fn filter(text: &[u8], ids: &[Json<'static>], policy: Option<&Policy>) -> Option<Vec<u8>> {
-    let mut value = json::parse(text).ok()?;
+/// Whether a message may hold a tool list: servers write the member
+/// `"tools"` plainly (a cheap test before parsing; what a client sent comes
+/// back only inside strings, escaped).
+pub fn may_hold_list(text: &[u8]) -> bool {
+    text.windows(7).any(|w| w == b"\"tools\"")
+}
+
+/// A message that may hold a tool list but is not strict JSON: it is
+/// withheld, never passed uncut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreadable;
+
+/// The message (or batch) `text` with every tool list cut to `policy`:
+/// `Ok(None)` when nothing in it changes.
+pub fn cut(text: &[u8], policy: Option<&Policy>) -> Result<Option<Vec<u8>>, Unreadable> {
+    if !may_hold_list(text) {
+        return Ok(None);
+    }
+    let mut value = json::parse(text).map_err(|_| Unreadable)?;
     let changed = match &mut value {
         Json::Arr(items) => items
             .iter_mut()
-            .map(|m| filter_message(m, ids, policy))
+            .map(|m| cut_message(m, policy))
             .fold(false, |a, b| a | b),
-        message => filter_message(message, ids, policy),
+        message => cut_message(message, policy),
     };
-    changed.then(|| serde_json::to_vec(&value).unwrap_or_default())
+    Ok(changed.then(|| serde_json::to_vec(&value).unwrap_or_default()))
 }
 
-/// Whether `text` holds a response to one of `ids` (to stop waiting for it).
-pub fn answers(value: &Json<'_>, ids: &[Json<'static>]) -> bool {
-    let answers_one = |m: &Json<'_>| {
-        m.get("id")
-            .is_some_and(|id| ids.iter().any(|i| equal(i, id)))
-    };
-    match value {
-        Json::Arr(items) => items.iter().any(answers_one),
-        m => answers_one(m),
-    }
-}
-
-fn filter_message(message: &mut Json<'_>, ids: &[Json<'static>], policy: Option<&Policy>) -> bool {
-    if !answers(message, ids) {
-        return false;
-    }
+fn cut_message(message: &mut Json<'_>, policy: Option<&Policy>) -> bool {
     let Json::Obj(members) = message else {
         return false;
     };
@@ -64,7 +67,7 @@ fn filter_message(message: &mut Json<'_>, ids: &[Json<'static>], policy: Option<
 mod tests {
     use super::*;
     use crate::fields::{Loc, Report};
-    use crate::json::{parse_owned, Num};
+    use crate::json::parse_owned;
 
     fn policy(text: &str) -> Policy {
         let v = parse_owned(text).unwrap();
@@ -96,8 +99,7 @@ mod tests {
         let p = policy(
             r#"{"version":"1","default":"allow","hide":["delete_repository"],"tools":{"drop":{"action":"deny"}}}"#,
         );
-        let ids = [Json::Num(Num::U(3))];
-        let out = filter(LIST.as_bytes(), &ids, Some(&p)).unwrap();
+        let out = cut(LIST.as_bytes(), Some(&p)).unwrap().unwrap();
         assert_eq!(names(&out), ["echo"]);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["result"]["nextCursor"], "page-2");
@@ -108,27 +110,37 @@ mod tests {
     #[test]
     fn default_deny_lists_only_listed_tools_and_no_policy_lists_nothing() {
         let p = policy(r#"{"version":"1","default":"deny","tools":{"echo":{},"drop":{}}}"#);
-        let ids = [Json::Num(Num::U(3))];
         assert_eq!(
-            names(&filter(LIST.as_bytes(), &ids, Some(&p)).unwrap()),
+            names(&cut(LIST.as_bytes(), Some(&p)).unwrap().unwrap()),
             ["echo", "drop"]
         );
-        assert!(names(&filter(LIST.as_bytes(), &ids, None).unwrap()).is_empty());
+        assert!(names(&cut(LIST.as_bytes(), None).unwrap().unwrap()).is_empty());
     }
 
     #[test]
-    fn other_ids_and_unchanged_lists_are_left_alone() {
+    fn any_id_and_any_message_of_a_batch() {
         let open = policy(r#"{"version":"1","tools":{}}"#);
-        assert_eq!(filter(LIST.as_bytes(), &[Json::Num(Num::U(4))], None), None);
         let clean = r#"{"jsonrpc":"2.0","id":"a","result":{"tools":[{"name":"echo"}]}}"#;
-        assert_eq!(
-            filter(clean.as_bytes(), &[Json::Str("a".into())], Some(&open)),
-            None
-        );
+        assert_eq!(cut(clean.as_bytes(), Some(&open)), Ok(None));
+        // An id the filter never saw (a rounded one, another request's).
+        let rounded = LIST.replace("\"id\":3", "\"id\":9007199254740992");
+        assert!(names(&cut(rounded.as_bytes(), None).unwrap().unwrap()).is_empty());
         let batch = format!(r#"[{{"jsonrpc":"2.0","id":1,"result":{{}}}},{LIST}]"#);
-        let out = filter(batch.as_bytes(), &[Json::Num(Num::U(3))], None).unwrap();
+        let out = cut(batch.as_bytes(), None).unwrap().unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v[0]["id"], 1);
         assert_eq!(v[1]["result"]["tools"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn what_cannot_be_read_is_withheld_and_the_rest_untouched() {
+        assert_eq!(
+            cut(br#"{"result":{"tools":[{"name":"x"}]},"a":NaN}"#, None),
+            Err(Unreadable)
+        );
+        // A tool's result that quotes the word is read, and left as it is.
+        let echo = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"\"tools\": []"}]}}"#;
+        assert_eq!(cut(echo, None), Ok(None));
+        assert_eq!(cut(b"not json, no list", None), Ok(None));
     }
 }

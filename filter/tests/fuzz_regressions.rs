@@ -35,6 +35,7 @@ fn decide(config: &Config, body: &[u8]) -> mcp_policy::decision::Decision {
     let caller = config.caller(&NoFacts);
     let ctx = Context {
         caller: &caller,
+        namespace: "",
         session: None,
         request_id: None,
         now_ms: NOW,
@@ -107,6 +108,9 @@ impl Host for FakeHost {
     fn metric(&mut self, _: Metric<'_>) {}
     fn counters(&mut self) -> &mut dyn CounterStore {
         &mut self.store
+    }
+    fn default_namespace(&self) -> String {
+        String::new()
     }
 }
 

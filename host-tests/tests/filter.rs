@@ -189,36 +189,36 @@ fn limits_hold_and_reset_with_the_clock() {
     );
 }
 
+/// SPEC §4.1: quota comes back only when the call provably did not run: the
+/// server's own 4xx. A JSON-RPC error or a 5xx may come after the tool acted.
 #[test]
-fn failed_calls_cost_no_quota() {
+fn quota_comes_back_only_for_calls_that_never_ran() {
     let p = plugin();
     let mut vm = configured(&p, POLICY);
     let issue = |id| call(id, "create_issue", json!({"repo":"corp/a"}));
-    for id in 1..=5 {
-        let failure = if id % 2 == 0 {
-            ("503", "busy")
-        } else {
-            (
-                "200",
-                r#"{"jsonrpc":"2.0","id":0,"error":{"code":-32603,"message":"boom"}}"#,
-            )
-        };
-        let failure = (
-            failure.0,
-            &*failure.1.replace("\"id\":0", &format!("\"id\":{id}")),
+    for id in 1..=4 {
+        let refused = (
+            "404",
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}"#,
         );
-        assert!(send(&mut vm, &[], &issue(id), Some(failure))
+        assert!(send(&mut vm, &[], &issue(id), Some(refused))
             .upstream_body
             .is_some());
     }
-    for id in 10..=12 {
-        assert!(
-            send(&mut vm, &[], &issue(id), OK).upstream_body.is_some(),
-            "quota intact after failures"
-        );
-    }
-    assert!(send(&mut vm, &[], &issue(13), OK).upstream_body.is_none());
-    assert_eq!(p.metric("mcp_policy.counter.rollbacks"), 5);
+    assert_eq!(p.metric("mcp_policy.counter.rollbacks"), 4);
+    let error = r#"{"jsonrpc":"2.0","id":20,"error":{"code":-32603,"message":"boom"}}"#;
+    assert!(send(&mut vm, &[], &issue(20), Some(("200", error)))
+        .upstream_body
+        .is_some());
+    assert!(send(&mut vm, &[], &issue(21), Some(("503", "busy")))
+        .upstream_body
+        .is_some());
+    assert!(send(&mut vm, &[], &issue(22), OK).upstream_body.is_some());
+    assert!(
+        send(&mut vm, &[], &issue(23), OK).upstream_body.is_none(),
+        "the error and the 503 counted"
+    );
+    assert_eq!(p.metric("mcp_policy.counter.rollbacks"), 4);
 }
 
 #[test]
@@ -263,7 +263,7 @@ fn identity_grants_and_scoped_counters() {
     let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"; // sha256("test")
     let config = format!(
         r#"{{"policies":{{"ro":{{"version":"1","default":"deny","tools":{{"echo":{{"rate_limit":"1/minute"}}}}}}}},
-            "grants":{{"jwt":{{"policy":"ro","match":["alice"]}},"mtls":{{"policy":"ro","match":["spiffe://corp/agent"]}},
+            "grants":{{"jwt":{{"policy":"ro","match":["sub:alice"]}},"mtls":{{"policy":"ro","match":["spiffe://corp/agent"]}},
                       "token":{{"policy":"ro","match":["{digest}"]}},"header":{{"policy":"ro","match":["h-1"]}}}},
             "identity":[{{"jwt_claim":{{"provider":"agents","claim":"sub"}}}},{{"peer":"uri_san"}},{{"bearer_sha256":true,"strip_authorization":true}},{{"header":"x-agent-id"}}]}}"#
     );

@@ -3,7 +3,7 @@
 use super::*;
 use std::collections::HashMap;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Facts {
     headers: HashMap<String, String>,
     properties: HashMap<Vec<String>, Vec<u8>>,
@@ -105,19 +105,21 @@ fn the_full_configuration() {
             caller.denied_by,
         )
     };
-    // The first source that yields a value decides, even if it matches nothing.
+    // "spiffe://..." is the peer's entry: a header saying it is nobody.
     assert_eq!(
         name(Facts::default().header("x-agent-id", "spiffe://corp/agent/billing")),
-        (
-            Some("billing-agent".into()),
-            Some("ops".into()),
-            String::new()
-        )
+        (None, Some("readonly".into()), "/unmatched".into())
     );
     let spiffe_peer = Facts::default().property(
         &["connection", "uri_san_peer_certificate"],
         "spiffe://corp/agent/billing",
     );
+    assert_eq!(
+        name(spiffe_peer.clone()).0,
+        Some("billing-agent".into()),
+        "the peer matches its own entry"
+    );
+    // The first source that yields a value decides, even if it matches nothing.
     assert_eq!(
         name(spiffe_peer.header("x-agent-id", "someone")).1,
         Some("readonly".into())
@@ -132,7 +134,12 @@ fn the_full_configuration() {
     assert_eq!(
         name(Facts::default().property(jwt, "1234")).0,
         Some("billing-agent".into()),
-        "claim:value alias"
+        "sub:1234 is the claim's entry"
+    );
+    assert_eq!(
+        name(Facts::default().header("x-agent-id", "sub:1234")).0,
+        None,
+        "a header never poses as a JWT claim"
     );
     // Envoy hands a numeric claim over as the 8 bytes of a double, a
     // boolean as one byte.
@@ -159,7 +166,8 @@ fn the_full_configuration() {
     assert_eq!((odd.grant, odd.denied_by.as_str()), (None, "/unmatched"));
     assert_eq!(
         name(Facts::default().header("x-agent-id", "nobody")),
-        (Some("nobody".into()), None, "/grants/nobody".into())
+        (Some("nobody".into()), None, "/grants/nobody".into()),
+        "a plain string is the header's"
     );
     assert_eq!(
         name(Facts::default()),
@@ -182,13 +190,107 @@ fn bearer_tokens_match_by_digest_and_never_appear() {
     let c = Config::parse(text.as_bytes()).unwrap();
     let caller = c.caller(&Facts::default().header("authorization", "Bearer s3cret-token"));
     assert_eq!(caller.grant.as_deref(), Some("g"));
-    assert_eq!(caller.identity.as_deref(), Some(digest.as_str()));
+    assert_eq!(
+        caller.identity.as_deref(),
+        Some(format!("bearer_sha256\u{1f}{digest}").as_str())
+    );
     assert!(!format!("{caller:?}").contains("s3cret"));
     let unmatched = c.caller(&Facts::default().header("authorization", "Basic czNjcmV0"));
     assert_eq!(
         (unmatched.grant, unmatched.policy),
         (None, None),
         "unmatched defaults to deny"
+    );
+}
+
+/// SPEC §4.1: each identity source is its own namespace.
+#[test]
+fn identity_sources_are_namespaces() {
+    let digest = crate::policy::sha256_hex(b"tok");
+    let text = format!(
+        r#"{{"policies":{{"p":{P}}},
+            "grants":{{"bearer":{{"policy":"p","match":["{digest}"]}},
+                      "claim":{{"policy":"p","match":[{{"jwt_claim":"sub","value":"42"}}]}},
+                      "head":{{"policy":"p","match":[{{"header":"X-Agent-Id","value":"ops"}},"dev"]}},
+                      "peer":{{"policy":"p","match":[{{"peer":"uri_san","value":"a.corp"}}]}}}},
+            "identity":[{{"header":"x-agent-id"}},{{"jwt_claim":{{"provider":"idp","claim":"sub"}}}},
+                        {{"peer":"uri_san"}},{{"bearer_sha256":true}}]}}"#
+    );
+    let c = Config::parse(text.as_bytes()).unwrap();
+    let grant = |facts: Facts| c.caller(&facts).grant;
+    let jwt = [
+        "metadata",
+        "filter_metadata",
+        "envoy.filters.http.jwt_authn",
+        "idp",
+        "sub",
+    ];
+    let bearer = || Facts::default().header("authorization", "Bearer tok");
+    assert_eq!(grant(bearer()), Some("bearer".into()));
+    assert_eq!(grant(Facts::default().header("x-agent-id", &digest)), None);
+    assert_eq!(
+        grant(Facts::default().property(&jwt, "42")),
+        Some("claim".into())
+    );
+    assert_eq!(grant(Facts::default().header("x-agent-id", "42")), None);
+    assert_eq!(
+        grant(Facts::default().header("x-agent-id", "ops")),
+        Some("head".into())
+    );
+    assert_eq!(
+        grant(Facts::default().header("x-agent-id", "dev")),
+        Some("head".into())
+    );
+    assert_eq!(grant(Facts::default().property(&jwt, "ops")), None);
+    let dns = ["connection", "uri_san_peer_certificate"];
+    assert_eq!(
+        grant(Facts::default().property(&dns, "a.corp")),
+        Some("peer".into())
+    );
+    assert_eq!(grant(Facts::default().header("x-agent-id", "a.corp")), None);
+    // Counters key on the namespaced identity: one value, two callers.
+    let a = c
+        .caller(&Facts::default().header("x-agent-id", "x"))
+        .identity;
+    let b = c.caller(&Facts::default().property(&jwt, "x")).identity;
+    assert_ne!(a, b);
+    // A string every source could hold is refused.
+    let ambiguous = format!(
+        r#"{{"policies":{{"p":{P}}},"grants":{{"g":{{"policy":"p","match":["ops"]}}}},
+            "identity":[{{"header":"a"}},{{"peer":"dns_san"}}]}}"#
+    );
+    assert_error(
+        &ambiguous,
+        "grants.g.match[0]: identity \"ops\" could be the value of more than one",
+    );
+    let missing = format!(
+        r#"{{"policies":{{"p":{P}}},"grants":{{"g":{{"policy":"p","match":[{{"header":"c","value":"x"}}]}}}},
+            "identity":[{{"header":"a"}}]}}"#
+    );
+    assert_error(
+        &missing,
+        "grants.g.match[0]: no identity source reads the header c",
+    );
+    // Strings are read by form, and `check` says how.
+    assert!(c
+        .warnings
+        .iter()
+        .any(|w| w.to_string().contains("read as the bearer_sha256's value")));
+}
+
+#[test]
+fn counter_namespace() {
+    let c =
+        Config::parse(format!(r#"{{"policy":{P},"counters":{{"namespace":"gw"}}}}"#).as_bytes())
+            .unwrap();
+    assert_eq!(c.counter_namespace.as_deref(), Some("gw"));
+    assert_error(
+        &format!(r#"{{"policy":{P},"counters":{{"namespace":" "}}}}"#),
+        "counters.namespace: namespace must not be empty",
+    );
+    assert_error(
+        &format!(r#"{{"policy":{P},"counters":{{"space":"x"}}}}"#),
+        "counters.space: unknown field",
     );
 }
 

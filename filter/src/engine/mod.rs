@@ -32,6 +32,8 @@ pub struct Call<'c, 'a> {
 /// The values that key counters of each scope ("" when absent).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Scopes<'c> {
+    /// Which plugin configurations share these counters (SPEC §4.1).
+    pub namespace: &'c str,
     pub identity: &'c str,
     pub session: &'c str,
 }
@@ -386,14 +388,24 @@ fn amount_at(args: Option<&Object<'_>>, path: &crate::policy::ArgPath) -> Result
     amount
 }
 
-/// The store key of a counter for this caller.
-fn counter_key(counter: &Counter, scopes: Scopes<'_>) -> String {
+/// The store key of a counter for this caller: the namespace, the
+/// counter's own prefix (policy, tool, counter, scope), and the scope's value.
+pub fn counter_key(counter: &Counter, scopes: Scopes<'_>) -> String {
     let value = match counter.scope {
         Scope::Grant => scopes.identity,
         Scope::Session => scopes.session,
         Scope::Global => "",
     };
-    let mut key = String::with_capacity(counter.key_prefix.len().saturating_add(value.len()));
+    let mut key = String::with_capacity(
+        scopes
+            .namespace
+            .len()
+            .saturating_add(counter.key_prefix.len())
+            .saturating_add(value.len())
+            .saturating_add(1),
+    );
+    key.push_str(scopes.namespace);
+    key.push('\u{1f}');
     key.push_str(&counter.key_prefix);
     key.push_str(value);
     key

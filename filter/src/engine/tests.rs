@@ -41,7 +41,11 @@ impl World {
         evaluate(
             &self.policy,
             call,
-            Scopes { identity, session },
+            Scopes {
+                namespace: "",
+                identity,
+                session,
+            },
             &mut self.store,
             self.now,
         )
@@ -63,7 +67,12 @@ impl World {
             .iter()
             .find(|c| c.name == name)
             .unwrap();
-        let key = format!("{}{identity}", c.key_prefix);
+        let scopes = Scopes {
+            namespace: "",
+            identity,
+            session: identity,
+        };
+        let key = super::counter_key(c, scopes);
         self.store.read(&key, Slot::at(c.window, self.now)).unwrap()
     }
 }

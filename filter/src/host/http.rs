@@ -191,4 +191,25 @@ impl Host for HostCalls {
         self.store.now_ms = abi::now_ms();
         &mut self.store
     }
+
+    /// The plugin's name and the port the request came in on: Envoy tells a
+    /// plugin neither its listener nor its route, and two listeners that
+    /// copy one configuration (the same `name`) still differ in port, while
+    /// a reload of a listener keeps both.
+    fn default_namespace(&self) -> String {
+        let name = self.plugin.as_ref().map_or("", |p| p.name.as_str());
+        match abi::property(&["destination", "port"]) {
+            Some(bytes) => format!("{name}@{}", port_text(&bytes)),
+            None => name.to_owned(),
+        }
+    }
+}
+
+/// A port as Envoy hands it over: a CEL integer (8 bytes, little-endian),
+/// or text from another host.
+fn port_text(bytes: &[u8]) -> String {
+    match <[u8; 8]>::try_from(bytes) {
+        Ok(raw) => i64::from_le_bytes(raw).to_string(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }

@@ -15,6 +15,9 @@ use std::rc::Rc;
 pub struct Plugin {
     pub config: Config,
     pub metrics: Metrics,
+    /// The plugin's `name` in the Envoy configuration: part of the default
+    /// counter namespace.
+    pub name: String,
 }
 
 /// Metric ids. Names come only from the configuration, never from requests,
@@ -127,7 +130,14 @@ impl RootContext for Root {
                 }
                 let metrics = Metrics::define(&config);
                 let policies = config.policies.len();
-                self.plugin = Some(Rc::new(Plugin { config, metrics }));
+                let name = abi::property(&["plugin_name"])
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .unwrap_or_default();
+                self.plugin = Some(Rc::new(Plugin {
+                    config,
+                    metrics,
+                    name,
+                }));
                 abi::log(
                     LogLevel::Info,
                     &format!(

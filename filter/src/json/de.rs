@@ -102,4 +102,3 @@ impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
         deserializer.deserialize_str(KeyVisitor(std::marker::PhantomData))
     }
 }
-

@@ -78,6 +78,9 @@ impl Host for FakeHost {
     fn counters(&mut self) -> &mut dyn CounterStore {
         &mut self.store
     }
+    fn default_namespace(&self) -> String {
+        String::new()
+    }
 }
 
 fn config(text: &str) -> Config {
@@ -396,70 +399,63 @@ fn count(host: &mut FakeHost, c: &Config) -> f64 {
     let p = &c.policies[0].1;
     let counter = &p.counters[0];
     host.store
-        .read(&counter.key_prefix, Slot::at(Window::Minute, NOW))
+        .read(
+            &crate::engine::counter_key(counter, crate::engine::Scopes::default()),
+            Slot::at(Window::Minute, NOW),
+        )
         .unwrap()
 }
 
+/// SPEC §4.1: quota comes back only when the call provably did not run.
 #[test]
-fn failed_calls_give_their_reservations_back() {
+fn quota_comes_back_only_when_the_call_never_ran() {
     let c = config(POLICY);
-    let cases: &[(&str, &str, &[&str], f64)] = &[
-        ("200", "application/json", &[r#"{"jsonrpc":"2.0","id":1,"result":{}}"#], 1.0),
-        ("200", "application/json", &[r#"{"jsonrpc":"2.0","id":1,"result":{"isError":true}}"#], 1.0),
-        ("503", "text/plain", &["upstream down"], 0.0),
-        ("200", "application/json", &[r#"{"jsonrpc":"2.0","id":1,"#, r#""error":{"code":-32603,"message":"x"}}"#], 0.0),
-        ("200", "text/event-stream", &["event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n", "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1,\"message\":\"x\"}}\n\n"], 0.0),
-        ("200", "text/event-stream", &["event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\r\n", "data: \"result\":{}}\r\n\r\n"], 1.0),
-        ("400", "application/json", &[r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad"}}"#], 0.0),
-        // A 4xx means the server did not run it, whatever the body says.
-        ("404", "application/json", &[r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}"#], 0.0),
-        ("401", "text/plain", &["unauthorized"], 0.0),
-        // id null: the server could not read the (single) request.
-        ("200", "application/json", &[r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}"#], 0.0),
-        // Cancelled by the client after the server started it: it counts.
-        ("200", "application/json", &[r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32800,"message":"Request cancelled"}}"#], 1.0),
-        ("200", "text/event-stream", &["event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32800,\"message\":\"x\"}}\n\n"], 1.0),
+    let error = |code: i32| {
+        format!(r#"{{"jsonrpc":"2.0","id":1,"error":{{"code":{code},"message":"x"}}}}"#)
+    };
+    let cases: Vec<(&str, &str, Vec<String>, f64)> = vec![
+        ("200", "application/json", vec![r#"{"jsonrpc":"2.0","id":1,"result":{}}"#.into()], 1.0),
+        ("200", "application/json", vec![r#"{"jsonrpc":"2.0","id":1,"result":{"isError":true}}"#.into()], 1.0),
+        // A JSON-RPC error may be another request's (ids are the client's)
+        // or come after the tool acted: never proof.
+        ("200", "application/json", vec![error(-32603), error(-32602), error(-32601)], 1.0),
+        ("200", "application/json", vec![r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}"#.into()], 1.0),
+        ("200", "text/event-stream", vec![format!("event: message\ndata: {}\n\n", error(-32602))], 1.0),
+        ("200", "application/json", vec![error(-32800), error(0)], 1.0),
+        // A server answers 500 when a session ends while its call runs.
+        ("500", "application/json", vec![r#"{"jsonrpc":"2.0","id":"server-error","error":{"code":-32603,"message":"Session terminated"}}"#.into()], 1.0),
+        ("503", "text/plain", vec!["upstream down".into()], 1.0),
+        // The server refused the HTTP request before reading it as a call.
+        ("400", "application/json", vec![r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad"}}"#.into()], 0.0),
+        ("404", "application/json", vec![r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}"#.into()], 0.0),
+        ("401", "text/plain", vec!["unauthorized".into()], 0.0),
     ];
-    for (status, content_type, chunks, expected) in cases {
+    for (status, content_type, chunks, expected) in &cases {
         let mut x = Exchange::post("/mcp");
         x.send(&c, call(1, "create_issue").as_bytes());
         assert_eq!(count(&mut x.host, &c), 1.0);
-        x.respond(&c, status, content_type, chunks);
+        let chunks: Vec<&str> = chunks.iter().map(String::as_str).collect();
+        x.respond(&c, status, content_type, &chunks);
         assert_eq!(count(&mut x.host, &c), *expected, "{status} {chunks:?}");
         assert_eq!(
             x.host.metrics.contains(&"Rollback".to_string()),
             *expected == 0.0
         );
     }
-    // In a batch an `id: null` error cannot say which request it answers:
-    // the call keeps its reservation (the error comes first, while the call
-    // is still held).
-    let mut x = Exchange::post("/mcp");
-    let batch = format!(
-        r#"[{},{{"jsonrpc":"2.0","id":2,"method":"ping"}}]"#,
-        call(1, "create_issue")
-    );
-    x.send(&c, batch.as_bytes());
-    x.respond(
-        &c,
-        "200",
-        "application/json",
-        &[r#"[{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"x"}},{"jsonrpc":"2.0","id":2,"result":{}}]"#],
-    );
-    assert_eq!(count(&mut x.host, &c), 1.0);
 
-    // Envoy's own replies are not the server's: a timeout may come after the
-    // call ran (a client can cancel it on a server that then stays silent).
-    // A reset, and the server's own 5xx, are failures.
+    // Envoy's own replies: only "never delivered" gives quota back.
     for (status, details, expected) in [
         ("408", "stream_idle_timeout", 1.0),
         ("504", "upstream_response_timeout", 1.0),
         (
             "503",
-            "upstream_reset_before_response_started{connection_failure}",
+            "upstream_reset_before_response_started{remote_connection_failure,delayed_connect_error:_Connection_refused}",
             0.0,
         ),
-        ("503", "via_upstream", 0.0),
+        ("503", "upstream_reset_before_response_started{overflow}", 0.0),
+        ("503", "no_healthy_upstream", 0.0),
+        ("503", "upstream_reset_before_response_started{connection_termination}", 1.0),
+        ("413", "request_payload_too_large", 1.0),
     ] {
         let mut x = Exchange::post("/mcp");
         x.send(&c, call(1, "create_issue").as_bytes());
@@ -468,16 +464,21 @@ fn failed_calls_give_their_reservations_back() {
         assert_eq!(count(&mut x.host, &c), expected, "{status} {details}");
     }
 
-    // The exchange ends before the response does: an upstream reset gives
-    // the reservation back; a client that hangs up is still counted.
+    // The exchange ends before any response: a reset after the request was
+    // sent, a client that hangs up, a reset after the final SSE event all
+    // count; a connection that never opened does not.
     for (details, expected) in [
-        ("upstream_reset_after_response_started{remote_reset}", 0.0),
+        ("upstream_reset_after_response_started{remote_reset}", 1.0),
         (
             "upstream_reset_before_response_started{connection_termination}",
-            0.0,
+            1.0,
         ),
         ("downstream_remote_disconnect", 1.0),
         ("", 1.0),
+        (
+            "upstream_reset_before_response_started{connection_failure}",
+            0.0,
+        ),
     ] {
         let mut x = Exchange::post("/mcp");
         x.send(&c, call(1, "create_issue").as_bytes());
@@ -664,7 +665,6 @@ fn a_caller_without_a_policy_sees_no_tools_and_other_responses_pass() {
         other.host.downstream,
         br#"{"jsonrpc":"2.0","id":1,"result":{"prompts":[]}}"#
     );
-    assert!(other.host.removed_response.is_empty());
 }
 
 #[test]
@@ -831,4 +831,136 @@ fn without_a_session_id_each_caller_is_its_own_session() {
         !send("bob", Some("s-1")),
         "and shared by whoever presents it"
     );
+}
+
+/// A resumed GET stream replays stored answers: tool lists in it are cut,
+/// whatever their ids (SPEC §4.1, responses).
+#[test]
+fn tool_lists_on_get_streams_and_under_other_ids_are_cut() {
+    let c = config(LIST_POLICY);
+    let mut x = Exchange::new(&[
+        (":method", "GET"),
+        (":path", "/mcp"),
+        ("accept", "text/event-stream"),
+        ("accept-encoding", "gzip, br"),
+        ("last-event-id", "ev-1"),
+    ]);
+    x.stream.on_request_headers(&c, &mut x.host, true);
+    assert_eq!(x.host.removed, ["accept-encoding"]);
+    let replay = format!(
+        "id: ev-2\ndata: {}\n\n: keep-alive\n\n",
+        tools_result("9007199254740993", &["echo", "echo_secret", "off"])
+    );
+    x.respond(&c, "200", "text/event-stream", &[&replay]);
+    let out = String::from_utf8(x.host.downstream.clone()).unwrap();
+    assert!(
+        !out.contains("echo_secret") && !out.contains("\"off\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("id: ev-2\n") && out.ends_with(": keep-alive\n\n"),
+        "{out}"
+    );
+
+    // A tools/call's stream carrying another request's list (ids reused).
+    let mut y = Exchange::post("/mcp");
+    y.send(&c, call(5, "echo").as_bytes());
+    y.respond(
+        &c,
+        "200",
+        "application/json",
+        &[&tools_result("5", &["echo", "echo_secret"])],
+    );
+    assert_eq!(listed(&y.host.downstream), ["echo"]);
+
+    // An event that may hold a list but cannot be read ends the stream.
+    let mut z = Exchange::new(&[(":method", "GET"), (":path", "/mcp")]);
+    z.stream.on_request_headers(&c, &mut z.host, true);
+    z.respond(
+        &c,
+        "200",
+        "text/event-stream",
+        &[
+            "data: {\"result\":{\"tools\":[{\"name\":\"echo_secret\"}]},\"x\":NaN}\n\n",
+            "data: {}\n\n",
+        ],
+    );
+    assert!(
+        z.host.downstream.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&z.host.downstream)
+    );
+
+    // Off the MCP paths, event streams are read too.
+    let mut off = Exchange::new(&[(":method", "GET"), (":path", "/elsewhere")]);
+    off.stream.on_request_headers(&c, &mut off.host, true);
+    off.respond(
+        &c,
+        "200",
+        "text/event-stream",
+        &[&format!(
+            "data: {}\n\n",
+            tools_result("1", &["echo_secret", "echo"])
+        )],
+    );
+    assert!(!String::from_utf8_lossy(&off.host.downstream).contains("echo_secret"));
+}
+
+/// SPEC §4.1, bytes: a body in a charset other than UTF-8 is refused.
+#[test]
+fn bodies_in_other_charsets_are_refused_on_every_path() {
+    let c = config(POLICY);
+    for (path, content_type) in [
+        ("/mcp", "application/json; charset=utf-16le"),
+        ("/mcp", "application/json;charset=UTF-7"),
+        ("/other", "text/plain; charset=shift_jis"),
+        (
+            "/other",
+            "application/x-www-form-urlencoded; charset=iso-8859-1",
+        ),
+    ] {
+        let mut x = Exchange::new(&[
+            (":method", "POST"),
+            (":path", path),
+            ("content-type", content_type),
+        ]);
+        x.send(&c, call(1, "echo").as_bytes());
+        assert_eq!(x.host.replies.len(), 1, "{content_type}");
+        assert_eq!(x.host.replies[0].0, 415, "{content_type}");
+        assert_eq!(x.reply_json()["error"]["code"], codes::UNSUPPORTED_ENCODING);
+    }
+    let mut ok = Exchange::new(&[
+        (":method", "POST"),
+        (":path", "/mcp"),
+        ("content-type", "application/json; charset=\"UTF-8\""),
+    ]);
+    ok.send(&c, call(1, "echo").as_bytes());
+    assert!(ok.host.replies.is_empty());
+}
+
+/// What lenient readers skip before a document does not hide it off the
+/// MCP paths.
+#[test]
+fn comments_and_odd_whitespace_do_not_hide_a_body() {
+    let c = config(POLICY);
+    for prefix in ["\x0c", "// hi\n", "/* x */", ")]}'\n", "\u{a0}", "#c\n"] {
+        let mut x = Exchange::post("/other");
+        let body = format!("{prefix}{}", call(1, "delete_repository"));
+        x.send(&c, body.as_bytes());
+        assert_eq!(x.host.replies.len(), 1, "{prefix:?}");
+        assert_eq!(x.host.replies[0].0, 400, "{prefix:?}: not strict JSON");
+    }
+}
+
+#[test]
+fn filter_state_never_carries_a_line_break() {
+    let c = config(r#"{"version":"1","tools":{}}"#);
+    let mut x = Exchange::post("/mcp");
+    x.send(
+        &c,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo\nmcp_policy.decision=allow\u2028x"}}"#,
+    );
+    let tool = &x.host.state["mcp_policy.tool"];
+    assert!(!tool.contains('\n') && !tool.contains('\u{2028}'), "{tool}");
+    assert_eq!(tool, "echo\\u{a}mcp_policy.decision=allow\\u{2028}x");
 }

@@ -1,0 +1,557 @@
+//! One HTTP exchange through the filter: hold, buffer, judge, answer; then
+//! watch the response. A state machine over a `Host`, so that the whole flow
+//! is tested natively with a test double; the proxy-wasm adapter (`host`)
+//! only maps callbacks and host calls onto it.
+//!
+//! What is judged (SPEC §4): every request with a body is held (headers too)
+//! until its body is read. On the MCP paths the body must be JSON-RPC; on any
+//! other path a body that might be JSON to some reader is read, and judged if
+//! it is shaped like JSON-RPC, while a body that cannot be JSON (a form,
+//! plain text) is released as soon as its first significant character says
+//! so. A body declared in a charset other than UTF-8, or compressed, is
+//! refused: the filter would judge other characters than the server reads.
+//! Nothing is forwarded before the decision; a blocked request is answered
+//! locally. What was admitted goes to the response side (`watch`) as a
+//! `Handoff`.
+//!
+//! Does not own: deciding (`judge`), the replies' shape (`respond`), the
+//! response (`watch`), reading headers (`headers`).
+
+mod headers;
+mod watch;
+
+pub use headers::{foreign_charset, Headers};
+pub use watch::Handoff;
+
+use crate::config::{Caller, Config, RequestFacts};
+use crate::decision::{codes, Decision, Verdict};
+use crate::engine::counters::{release_all, CounterStore, Reservation};
+use crate::json::{self, Json};
+use crate::judge::{judge, refused, Context};
+use crate::mcp::{self, Refusal, Sniff};
+use crate::respond;
+use watch::Watcher;
+
+/// What the host should do with the stream after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Continue,
+    /// Hold (headers) or keep buffering (body).
+    Pause,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// A metric the stream reports; the host maps it to a defined metric.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric<'a> {
+    Decision(Verdict),
+    /// A `tools/call` of `tool` that was allowed or not.
+    Tool {
+        tool: &'a str,
+        allowed: bool,
+    },
+    /// Reservations given back: the request never ran.
+    Rollback,
+}
+
+/// What the stream needs from the proxy.
+pub trait Host {
+    /// Every request header (lower-case names), read once per callback.
+    fn request_headers(&self) -> Headers;
+    fn response_headers(&self) -> Headers;
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+    /// The first `size` bytes of the buffered request body.
+    fn request_body(&self, size: usize) -> Option<Vec<u8>>;
+    /// The first `size` bytes of the current response body chunk.
+    fn response_body(&self, size: usize) -> Option<Vec<u8>>;
+    fn now_ms(&self) -> u64;
+    fn remove_request_header(&mut self, name: &str);
+    fn remove_response_header(&mut self, name: &str);
+    /// Replaces the current response body chunk (its `size` bytes) with `data`.
+    fn set_response_body(&mut self, size: usize, data: &[u8]);
+    /// Answers the request locally with a JSON body.
+    fn reply(&mut self, status: u32, body: &str);
+    /// Filter state `wasm.<key>`, for access logs.
+    fn filter_state(&mut self, key: &str, value: &str);
+    fn log(&self, level: Level, message: &str);
+    fn metric(&mut self, metric: Metric<'_>);
+    fn counters(&mut self) -> &mut dyn CounterStore;
+    /// The counter namespace of this plugin configuration when the
+    /// configuration names none: unique to it, and the same after a reload
+    /// of the same listener.
+    fn default_namespace(&self) -> String;
+}
+
+struct Facts<'h> {
+    headers: &'h Headers,
+    host: &'h dyn Host,
+}
+
+impl RequestFacts for Facts<'_> {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.owned(name)
+    }
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        self.host.property(path)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the request headers.
+    Start,
+    /// Off the MCP paths: waiting for the first significant body character.
+    Sniffing,
+    /// Reading the whole body.
+    Buffering,
+    /// Let through without judging (no body, or a body that cannot be JSON).
+    Passed,
+    /// Judged and allowed.
+    Allowed,
+    /// Answered locally.
+    Replied,
+}
+
+/// How much of a body is read to tell whether it might be JSON.
+const SNIFF_BYTES: usize = 1024;
+
+/// The filter's state for one HTTP exchange.
+#[derive(Debug)]
+pub struct Stream {
+    phase: Phase,
+    mcp_path: bool,
+    /// Bytes of request body buffered so far.
+    buffered: usize,
+    /// Read while the request headers are held: Envoy lends header maps
+    /// only during their callbacks and while they are paused.
+    request: RequestInfo,
+    /// What the request side admitted, until the response begins.
+    handoff: Handoff,
+    /// The response side, from the response headers on.
+    watcher: Option<Watcher>,
+}
+
+#[derive(Debug, Default)]
+struct RequestInfo {
+    caller: Option<Caller>,
+    /// The counter namespace (empty when no policy has counters).
+    namespace: String,
+    session: Option<String>,
+    request_id: Option<String>,
+    protocol_version: Option<String>,
+    /// 2026-07-28 routing headers, checked against the body.
+    mcp_method: Option<String>,
+    mcp_name: Option<String>,
+    accept_encoding: bool,
+    post: bool,
+}
+
+impl Default for Stream {
+    fn default() -> Self {
+        Stream::new()
+    }
+}
+
+impl Stream {
+    pub fn new() -> Stream {
+        Stream {
+            phase: Phase::Start,
+            mcp_path: false,
+            buffered: 0,
+            request: RequestInfo::default(),
+            handoff: Handoff::default(),
+            watcher: None,
+        }
+    }
+
+    pub fn on_request_headers(
+        &mut self,
+        config: &Config,
+        host: &mut dyn Host,
+        end_of_stream: bool,
+    ) -> Action {
+        let headers = host.request_headers();
+        self.mcp_path = config.is_mcp_path(headers.get(":path").unwrap_or_default());
+        let caller = config.caller(&Facts {
+            headers: &headers,
+            host: &*host,
+        });
+        let namespace = match &config.counter_namespace {
+            Some(ns) => ns.clone(),
+            None if config.has_counters() => host.default_namespace(),
+            None => String::new(),
+        };
+        self.handoff.policy = caller.policy;
+        self.handoff.read = self.mcp_path;
+        self.request = RequestInfo {
+            caller: Some(caller),
+            namespace,
+            session: headers.owned("mcp-session-id"),
+            request_id: headers.owned("x-request-id"),
+            protocol_version: headers.owned("mcp-protocol-version"),
+            mcp_method: headers.owned("mcp-method"),
+            mcp_name: headers.owned("mcp-name"),
+            accept_encoding: headers.get("accept-encoding").is_some(),
+            post: headers
+                .get(":method")
+                .is_some_and(|m| m.eq_ignore_ascii_case("POST")),
+        };
+        // Servers read the first of these; the filter would key session
+        // limits on both. One value each, or the request is refused.
+        if let Some(name) = ["mcp-session-id", "mcp-protocol-version"]
+            .into_iter()
+            .find(|n| headers.count(n) > 1)
+        {
+            let refusal = Refusal {
+                code: codes::INVALID_REQUEST,
+                message: format!("Invalid Request: header {name} appears more than once"),
+                id: None,
+            };
+            return self.refuse(config, host, &refusal);
+        }
+        if config.strip_authorization && headers.get("authorization").is_some() {
+            host.remove_request_header("authorization");
+        }
+        // Responses the filter reads (every one on the MCP paths, and any
+        // event stream: it may replay a tool list) must come uncompressed.
+        let may_stream = headers
+            .owned("accept")
+            .is_some_and(|a| a.to_ascii_lowercase().contains("text/event-stream"));
+        if self.request.accept_encoding && (self.mcp_path || may_stream) {
+            host.remove_request_header("accept-encoding");
+            self.request.accept_encoding = false;
+        }
+        if end_of_stream {
+            if self.mcp_path && self.request.post {
+                let refusal = Refusal {
+                    code: codes::PARSE_ERROR,
+                    message: "Parse error: a POST to the MCP endpoint needs a JSON-RPC body".into(),
+                    id: None,
+                };
+                return self.refuse(config, host, &refusal);
+            }
+            self.phase = Phase::Passed;
+            return Action::Continue;
+        }
+        let encoding = headers.owned("content-encoding").unwrap_or_default();
+        let encoding = encoding.trim();
+        if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
+            // A compressed body could hide a tools/call: never let one past.
+            let refusal = Refusal {
+                code: codes::UNSUPPORTED_ENCODING,
+                message: format!(
+                    "Content-Encoding {encoding:?} is not accepted: send the body uncompressed"
+                ),
+                id: None,
+            };
+            return self.refuse(config, host, &refusal);
+        }
+        if let Some(charset) = headers
+            .owned("content-type")
+            .as_deref()
+            .and_then(foreign_charset)
+        {
+            // A server decodes the body by its declared charset; the filter
+            // reads UTF-8. Judging one text and forwarding another is a bypass.
+            let refusal = Refusal {
+                code: codes::UNSUPPORTED_ENCODING,
+                message: format!(
+                    "Content-Type charset {charset:?} is not accepted: send the body in UTF-8"
+                ),
+                id: None,
+            };
+            return self.refuse(config, host, &refusal);
+        }
+        self.phase = if self.mcp_path {
+            Phase::Buffering
+        } else {
+            Phase::Sniffing
+        };
+        Action::Pause
+    }
+
+    pub fn on_request_body(
+        &mut self,
+        config: &Config,
+        host: &mut dyn Host,
+        size: usize,
+        end_of_stream: bool,
+    ) -> Action {
+        match self.phase {
+            Phase::Sniffing | Phase::Buffering => {}
+            Phase::Replied => return Action::Pause,
+            _ => return Action::Continue,
+        }
+        self.buffered = size;
+        if self.phase == Phase::Sniffing {
+            let prefix = host.request_body(size.min(SNIFF_BYTES)).unwrap_or_default();
+            match mcp::sniff(&prefix) {
+                Sniff::MaybeJson => self.phase = Phase::Buffering,
+                Sniff::NotJson => {
+                    self.phase = Phase::Passed;
+                    return Action::Continue;
+                }
+                Sniff::Undecided if prefix.len() >= SNIFF_BYTES => self.phase = Phase::Buffering,
+                Sniff::Undecided => {}
+            }
+        }
+        if size > config.mcp.max_body_bytes {
+            let refusal = Refusal {
+                code: codes::TOO_LARGE,
+                message: format!(
+                    "Request body is larger than the {} bytes the policy filter reads",
+                    config.mcp.max_body_bytes
+                ),
+                id: None,
+            };
+            return self.refuse(config, host, &refusal);
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = host.request_body(size).unwrap_or_default();
+        if body.is_empty() && !self.request.post {
+            // A GET or DELETE whose (empty) body came in its own frame.
+            self.phase = Phase::Passed;
+            return Action::Continue;
+        }
+        if !self.mcp_path && !mcp::could_be_json(&body) {
+            self.phase = Phase::Passed;
+            return Action::Continue;
+        }
+        self.judge_body(config, host, &body)
+    }
+
+    fn context<'s>(
+        &'s self,
+        config: &Config,
+        host: &dyn Host,
+        fallback: &'s mut Option<Caller>,
+    ) -> Context<'s> {
+        let caller = match &self.request.caller {
+            Some(c) => c,
+            None => fallback.insert(config.caller(&Facts {
+                headers: &Headers::default(),
+                host,
+            })),
+        };
+        Context {
+            caller,
+            namespace: &self.request.namespace,
+            session: self.request.session.as_deref(),
+            request_id: self.request.request_id.as_deref(),
+            now_ms: host.now_ms(),
+        }
+    }
+
+    fn judge_body(&mut self, config: &Config, host: &mut dyn Host, body: &[u8]) -> Action {
+        let mut fallback = None;
+        let ctx = self.context(config, host, &mut fallback);
+        let parsed = match mcp::parse(body) {
+            Ok(parsed) => parsed,
+            Err(refusal) => {
+                let other_json =
+                    !self.mcp_path && json::parse(body).is_ok_and(|v| !mcp::is_jsonrpc_shaped(&v));
+                if other_json {
+                    // An application's own JSON on another path.
+                    self.phase = Phase::Passed;
+                    return Action::Continue;
+                }
+                let decision = refused(&refusal, ctx);
+                return self.finish(config, host, decision, Vec::new(), body);
+            }
+        };
+        if let Err(refusal) = mcp::check_routing_headers(
+            &parsed,
+            self.request.mcp_method.as_deref(),
+            self.request.mcp_name.as_deref(),
+        ) {
+            let decision = refused(&refusal, ctx);
+            return self.finish(config, host, decision, Vec::new(), body);
+        }
+        let judgement = judge(config, &parsed, ctx, host.counters());
+        let action = self.finish(
+            config,
+            host,
+            judgement.decision,
+            judgement.reservations,
+            body,
+        );
+        if action == Action::Continue {
+            self.handoff.read = true;
+            self.handoff.list_ids = parsed
+                .messages()
+                .iter()
+                .filter(|m| m.method() == Some(mcp::TOOLS_LIST))
+                .filter_map(|m| m.id.clone().map(Json::into_owned))
+                .collect();
+            // The response is read: ask for it uncompressed.
+            if self.request.accept_encoding {
+                host.remove_request_header("accept-encoding");
+            }
+        }
+        action
+    }
+
+    fn refuse(&mut self, config: &Config, host: &mut dyn Host, refusal: &Refusal) -> Action {
+        let mut fallback = None;
+        let decision = refused(refusal, self.context(config, host, &mut fallback));
+        self.finish(config, host, decision, Vec::new(), &[])
+    }
+
+    /// Records the decision, then answers or lets the request go. A reply
+    /// echoes each id as `body` spelled it.
+    fn finish(
+        &mut self,
+        config: &Config,
+        host: &mut dyn Host,
+        mut decision: Decision,
+        reservations: Vec<Reservation>,
+        body: &[u8],
+    ) -> Action {
+        audit(config, host, &decision);
+        if decision.decision.blocks() && !body.is_empty() {
+            let batch = mcp::first_significant(body) == Some(b'[');
+            decision.set_raw_ids(mcp::raw_ids(body), batch);
+        }
+        let style = respond::Style::new(config.deny_as, self.request.protocol_version.as_deref());
+        match respond::reply(style, &decision) {
+            Some(reply) => {
+                self.phase = Phase::Replied;
+                host.reply(reply.status, &reply.body);
+                Action::Pause
+            }
+            None => {
+                self.phase = Phase::Allowed;
+                self.handoff.reservations = reservations;
+                Action::Continue
+            }
+        }
+    }
+
+    /// Request trailers end the body (HTTP/2 always may send them, HTTP/1.1
+    /// chunked with `enable_trailers`): judge what was buffered, exactly as
+    /// at the end of the body.
+    pub fn on_request_trailers(&mut self, config: &Config, host: &mut dyn Host) -> Action {
+        match self.phase {
+            Phase::Sniffing | Phase::Buffering => {
+                let size = self.buffered;
+                self.on_request_body(config, host, size, true)
+            }
+            Phase::Replied => Action::Pause,
+            _ => Action::Continue,
+        }
+    }
+
+    pub fn on_response_headers(&mut self, host: &mut dyn Host, _end_of_stream: bool) -> Action {
+        if self.phase == Phase::Replied {
+            // The filter's own answer.
+            return Action::Continue;
+        }
+        let mut watcher = Watcher::new(std::mem::take(&mut self.handoff));
+        let action = watcher.on_headers(host);
+        self.watcher = Some(watcher);
+        action
+    }
+
+    pub fn on_response_body(
+        &mut self,
+        config: &Config,
+        host: &mut dyn Host,
+        size: usize,
+        end_of_stream: bool,
+    ) -> Action {
+        match &mut self.watcher {
+            Some(w) => w.on_body(config, host, size, end_of_stream),
+            None => Action::Continue,
+        }
+    }
+
+    /// The exchange is over (whether or not a response came).
+    pub fn on_log(&mut self, host: &mut dyn Host) {
+        if self.phase == Phase::Replied {
+            return;
+        }
+        let watcher = self
+            .watcher
+            .get_or_insert_with(|| Watcher::new(std::mem::take(&mut self.handoff)));
+        watcher.on_log(host);
+    }
+}
+
+fn roll_back(host: &mut dyn Host, reservations: &[Reservation]) {
+    if reservations.is_empty() {
+        return;
+    }
+    release_all(host.counters(), reservations);
+    host.metric(Metric::Rollback);
+    host.log(
+        Level::Debug,
+        "mcp_policy: the request never ran; its counter reservations were given back",
+    );
+}
+
+/// The audit record of a decision: one log line, the filter state access
+/// logs print, and the metrics.
+fn audit(config: &Config, host: &mut dyn Host, decision: &Decision) {
+    if config.audit.log {
+        host.log(
+            Level::Info,
+            &format!("mcp_policy decision {}", decision.to_json()),
+        );
+    }
+    // Each is a host call: unset keys print as "-" in access logs anyway.
+    host.filter_state("mcp_policy.decision", decision.decision.label());
+    for (key, value) in [
+        ("mcp_policy.tool", decision.tool.as_deref()),
+        ("mcp_policy.grant", decision.grant.as_deref()),
+        ("mcp_policy.rule", Some(decision.rule.as_str())),
+    ] {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            host.filter_state(key, &printable(v));
+        }
+    }
+    host.metric(Metric::Decision(decision.decision));
+    let elements = if decision.elements.is_empty() {
+        std::slice::from_ref(decision)
+    } else {
+        &decision.elements
+    };
+    for e in elements {
+        if let Some(tool) = &e.tool {
+            host.metric(Metric::Tool {
+                tool,
+                allowed: !e.decision.blocks(),
+            });
+        }
+    }
+}
+
+/// A value for an access log line: control characters (a tool name may
+/// carry a newline) and Unicode line separators written as `\u{..}`
+/// escapes, so a request can never forge a log line.
+fn printable(value: &str) -> std::borrow::Cow<'_, str> {
+    let forged = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !value.chars().any(forged) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len().saturating_add(8));
+    for c in value.chars() {
+        if forged(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests;
