@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from e2e import client
+from e2e.ports import free_port
 from e2e.envoy_proc import EnvoyStartError
 
 POLICY = {
@@ -176,17 +177,41 @@ def test_the_2026_07_28_client_is_judged_too(mcp_server, envoy_factory):
     assert mcp_server.tool_calls() == [("echo", {"text": "stateless"})]
 
 
-def test_a_failed_call_costs_no_quota(mcp_server, envoy_factory):
+def test_quota_comes_back_only_for_calls_that_never_ran(mcp_server, envoy_factory):
+    """SPEC §4.1: a call answered with a JSON-RPC error counts (the tool may have acted, and
+    the answer's id is the client's to choose); a call the server refused with a 4xx before
+    reading it, or one Envoy could not deliver, costs nothing."""
     config = {"version": "1", "default": "deny",
               "tools": {"jsonrpc_error_tool": {"rate_limit": "2/hour"}, "echo": {"rate_limit": "2/hour"}}}
     envoy = envoy_factory(config)
-    for _ in range(4):
+    for _ in range(2):
         with pytest.raises(Exception) as failed:
             client.call_tool(envoy.url, "jsonrpc_error_tool", {})
         assert "rate" not in str(failed.value).lower()
-    assert sum(1 for n, _ in mcp_server.tool_calls() if n == "jsonrpc_error_tool") == 4
+    third = client.call_tool(envoy.url, "jsonrpc_error_tool", {})
+    assert third.is_error and third.meta["decision"] == "rate_limited"
+    assert sum(1 for n, _ in mcp_server.tool_calls() if n == "jsonrpc_error_tool") == 2
+
+    # The server's own 4xx: an unknown session is refused before the call is read.
+    hdrs = client.raw_initialize(envoy.url)
+    stale = dict(hdrs, **{"mcp-session-id": "f" * 32})
+    for i in range(3):
+        r = client.post(envoy.url, client.tool_call_message("echo", {"text": str(i)}), stale)
+        assert r.status_code in (400, 404), r.text
     results = [client.call_tool(envoy.url, "echo", {"text": str(i)}) for i in range(3)]
     assert [r.is_error for r in results] == [False, False, True]
+    assert envoy.stat("wasmcustom.mcp_policy.counter.rollbacks") == 3
+
+
+def test_a_call_envoy_never_delivered_costs_no_quota(envoy_factory):
+    config = {"version": "1", "default": "deny", "tools": {"echo": {"rate_limit": "1/hour"}}}
+    envoy = envoy_factory(config, upstream=free_port())  # nothing listens there
+    for _ in range(3):
+        r = client.post(envoy.url, client.tool_call_message("echo", {"text": "x"}))
+        assert r.status_code == 503, r.text
+    assert envoy.stat("wasmcustom.mcp_policy.counter.rollbacks") == 3
+    details = {line["details"] for line in envoy.access_log_lines(min_count=3)}
+    assert all("connection_failure" in d for d in details), details
 
 
 def test_an_invalid_configuration_is_refused_with_a_clear_log_line(mcp_server, envoy_factory):
