@@ -232,12 +232,16 @@ pub fn expected_type(test: &Test) -> &'static str {
     }
 }
 
+/// A comparison in both readings of the numbers (nearest double, exact):
+/// their common answer, or `Unknown`.
 fn numeric(value: &Json<'_>, bound: Num, holds: fn(std::cmp::Ordering) -> bool) -> Truth {
-    match value {
-        Json::Num(n) => match n.cmp_value(bound) {
-            Some(order) => Truth::from_bool(holds(order)),
-            None => Truth::Unknown,
-        },
+    let Json::Num(n) = value else {
+        return Truth::Unknown;
+    };
+    match n.cmp_readings(bound) {
+        Some((double, Some(exact))) if holds(double) == holds(exact) => {
+            Truth::from_bool(holds(double))
+        }
         _ => Truth::Unknown,
     }
 }
@@ -390,6 +394,9 @@ mod tests {
             ("lte", "9007199254740992", Some("9007199254740993"), U),
             ("lte", "9007199254740994", Some("9007199254740993"), T),
             ("gte", "9007199254740993", Some("9007199254740992"), U),
+            // Equal as doubles, greater exactly: gte holds in both readings.
+            ("gte", "9007199254740992", Some("9007199254740993"), T),
+            ("lt", "9007199254740992", Some("9007199254740993"), F),
             ("in", "[9007199254740992]", Some("9007199254740993"), U),
             ("not_in", "[9007199254740993]", Some("9007199254740992"), U),
             (

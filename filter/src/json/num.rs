@@ -188,13 +188,23 @@ impl Num {
     /// `None` when they do not (2^53 + 1 and 2^53 are one double but two
     /// integers) or the exact order cannot be known. `5 == 5.0`.
     pub fn cmp_value(self, other: Num) -> Option<Ordering> {
+        let (double, exact) = self.cmp_readings(other)?;
+        (exact == Some(double)).then_some(double)
+    }
+
+    /// The order of two numbers in each reading: as nearest doubles, and
+    /// exactly (`None` when the exact order cannot be known). `None` only
+    /// for NaN, which strict JSON cannot carry.
+    pub fn cmp_readings(self, other: Num) -> Option<(Ordering, Option<Ordering>)> {
         let double = self.as_f64().partial_cmp(&other.as_f64())?;
-        match exact_cmp(self.exact(), other.exact()) {
-            Some(exact) => (exact == double).then_some(exact),
+        let exact = match exact_cmp(self.exact(), other.exact()) {
+            Some(exact) => Some(exact),
             // Different doubles: each is the nearest to its exact value, so
             // the exact values are in the same order.
-            None => (double != Ordering::Equal).then_some(double),
-        }
+            None if double != Ordering::Equal => Some(double),
+            None => None,
+        };
+        Some((double, exact))
     }
 }
 
@@ -286,9 +296,24 @@ fn next_up(d: f64) -> f64 {
     f64::from_bits(next)
 }
 
+impl Num {
+    /// Whether two numbers are one value to every reader; two literals too
+    /// long for an exact decimal here count as one when their doubles are
+    /// (for ids and round trips, never for conditions: see `cmp_value`).
+    pub fn same(self, other: Num) -> bool {
+        match self.cmp_value(other) {
+            Some(order) => order == Ordering::Equal,
+            None => {
+                matches!((self, other), (Num::D(_, None), Num::D(_, None)))
+                    && self.as_f64() == other.as_f64()
+            }
+        }
+    }
+}
+
 impl PartialEq for Num {
     fn eq(&self, other: &Num) -> bool {
-        self.cmp_value(*other) == Some(Ordering::Equal)
+        self.same(*other)
     }
 }
 
