@@ -16,11 +16,11 @@
 use crate::json::{self, Json};
 use crate::policy::Policy;
 
-/// Whether a message may hold a tool list: servers write the member
-/// `"tools"` plainly (a cheap test before parsing; what a client sent comes
-/// back only inside strings, escaped).
+/// Whether a message may hold a tool list, a cheap test before parsing: it
+/// names `"tools"` plainly, or holds a `\u` escape (a reader decodes
+/// `"tool\u0073"` to the same key). Servers rarely write either otherwise.
 pub fn may_hold_list(text: &[u8]) -> bool {
-    text.windows(7).any(|w| w == b"\"tools\"")
+    text.windows(7).any(|w| w == b"\"tools\"") || text.windows(2).any(|w| w == b"\\u")
 }
 
 /// A message that may hold a tool list but is not strict JSON: it is
@@ -142,5 +142,9 @@ mod tests {
         let echo = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"\"tools\": []"}]}}"#;
         assert_eq!(cut(echo, None), Ok(None));
         assert_eq!(cut(b"not json, no list", None), Ok(None));
+        // A key spelled with an escape is the same key to a reader.
+        let escaped = br#"{"jsonrpc":"2.0","id":1,"result":{"tool\u0073":[{"name":"x"}]}}"#;
+        let out = cut(escaped, None).unwrap().unwrap();
+        assert!(!String::from_utf8_lossy(&out).contains("\"x\""));
     }
 }
