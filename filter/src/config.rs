@@ -98,6 +98,9 @@ impl IdentitySource {
     }
 }
 
+/// The identity key every caller no grant matches counts under.
+const UNMATCHED: &str = "\u{1f}unmatched";
+
 /// The identity key of a value from a source: the source's tag, a unit
 /// separator, the value.
 fn identity_key(source: &IdentitySource, value: &str) -> String {
@@ -247,8 +250,11 @@ impl Config {
                 denied_by: String::new(),
             };
         }
+        // Callers no grant knows share one count, whatever identity they
+        // bring: a client could otherwise mint a fresh one per call (a new
+        // header value, a made-up bearer token) and with it fresh quota.
         Caller {
-            identity,
+            identity: Some(UNMATCHED.to_owned()),
             grant: None,
             policy: self.unmatched,
             denied_by: "/unmatched".into(),

@@ -248,11 +248,30 @@ fn identity_sources_are_namespaces() {
         Some("peer".into())
     );
     assert_eq!(grant(Facts::default().header("x-agent-id", "a.corp")), None);
-    // Counters key on the namespaced identity: one value, two callers.
+    // Callers no grant matches share one count, whatever they bring.
     let a = c
         .caller(&Facts::default().header("x-agent-id", "x"))
         .identity;
-    let b = c.caller(&Facts::default().property(&jwt, "x")).identity;
+    let b = c
+        .caller(&Facts::default().header("x-agent-id", "y"))
+        .identity;
+    let anonymous = c.caller(&Facts::default()).identity;
+    assert_eq!((&a, &b), (&anonymous, &anonymous));
+    // Without a grant table, counters key on the namespaced identity: one
+    // value from two sources is two callers.
+    let single = Config::parse(
+        format!(
+            r#"{{"policy":{P},"identity":[{{"header":"x-agent-id"}},{{"jwt_claim":{{"provider":"idp","claim":"sub"}}}}]}}"#
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let a = single
+        .caller(&Facts::default().header("x-agent-id", "x"))
+        .identity;
+    let b = single
+        .caller(&Facts::default().property(&jwt, "x"))
+        .identity;
     assert_ne!(a, b);
     // A string every source could hold is refused.
     let ambiguous = format!(

@@ -193,7 +193,7 @@ impl Stream {
         self.request = RequestInfo {
             caller: Some(caller),
             namespace,
-            session: headers.owned("mcp-session-id"),
+            session: session_key(&headers),
             request_id: headers.owned("x-request-id"),
             protocol_version: headers.owned("mcp-protocol-version"),
             mcp_method: headers.owned("mcp-method"),
@@ -450,13 +450,13 @@ impl Stream {
         }
     }
 
-    pub fn on_response_headers(&mut self, host: &mut dyn Host, _end_of_stream: bool) -> Action {
+    pub fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Action {
         if self.phase == Phase::Replied {
             // The filter's own answer.
             return Action::Continue;
         }
         let mut watcher = Watcher::new(std::mem::take(&mut self.handoff));
-        let action = watcher.on_headers(host);
+        let action = watcher.on_headers(host, end_of_stream);
         self.watcher = Some(watcher);
         action
     }
@@ -483,6 +483,25 @@ impl Stream {
             .watcher
             .get_or_insert_with(|| Watcher::new(std::mem::take(&mut self.handoff)));
         watcher.on_log(host);
+    }
+}
+
+/// The session that keys `scope: "session"` counters: `Mcp-Session-Id` on
+/// the protocol revisions that have sessions. A 2026-07-28 request (and one
+/// of any revision the Python SDK does not handshake, which it serves the
+/// same, stateless, way) is run whatever session id it carries, so a client
+/// could invent one per call: it counts as the caller's own session.
+fn session_key(headers: &Headers) -> Option<String> {
+    const WITH_SESSIONS: [&str; 5] = [
+        "2024-10-07",
+        "2024-11-05",
+        "2025-03-26",
+        "2025-06-18",
+        "2025-11-25",
+    ];
+    match headers.get("mcp-protocol-version") {
+        Some(v) if !WITH_SESSIONS.contains(&v) => None,
+        _ => headers.owned("mcp-session-id"),
     }
 }
 

@@ -425,8 +425,14 @@ fn quota_comes_back_only_when_the_call_never_ran() {
         // A server answers 500 when a session ends while its call runs.
         ("500", "application/json", vec![r#"{"jsonrpc":"2.0","id":"server-error","error":{"code":-32603,"message":"Session terminated"}}"#.into()], 1.0),
         ("503", "text/plain", vec!["upstream down".into()], 1.0),
+        // A 4xx answering the call by id came after the server read it (the
+        // Python SDK sends a tool's errors so on 2026-07-28 requests).
+        ("400", "application/json", vec![r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad"}}"#.into()], 1.0),
+        ("404", "application/json", vec![r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"no"}}"#.into()], 1.0),
+        ("400", "application/json", vec![r#"{"jsonrpc":"2.0","id":1,"#.into(), r#""error":{"code":-32602,"message":"split"}}"#.into()], 1.0),
+        ("400", "application/json", vec!["{not json".into()], 1.0),
         // The server refused the HTTP request before reading it as a call.
-        ("400", "application/json", vec![r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad"}}"#.into()], 0.0),
+        ("400", "application/json", vec![r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Bad Request: Missing session ID"}}"#.into()], 0.0),
         ("404", "application/json", vec![r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}"#.into()], 0.0),
         ("401", "text/plain", vec!["unauthorized".into()], 0.0),
     ];
@@ -831,6 +837,42 @@ fn without_a_session_id_each_caller_is_its_own_session() {
         !send("bob", Some("s-1")),
         "and shared by whoever presents it"
     );
+}
+
+/// A 2026-07-28 request is served statelessly whatever Mcp-Session-Id it
+/// carries: an invented one buys no fresh session count.
+#[test]
+fn a_stateless_request_is_its_callers_own_session() {
+    let c = config(
+        r#"{"version":"1","tools":{"echo":{"rate_limit":{"max":1,"window":"minute","scope":"session"}}}}"#,
+    );
+    let store = std::cell::RefCell::new(MemoryStore::default());
+    let send = |version: &str, session: &str| {
+        let mut x = Exchange::new(&[
+            (":method", "POST"),
+            (":path", "/mcp"),
+            ("mcp-protocol-version", version),
+            ("mcp-session-id", session),
+        ]);
+        x.host.store = store.take();
+        let allowed = x.send(&c, call(1, "echo").as_bytes()).last() == Some(&Continue);
+        store.replace(std::mem::take(&mut x.host.store));
+        allowed
+    };
+    assert!(send("2026-07-28", "a"));
+    assert!(
+        !send("2026-07-28", "b"),
+        "an invented session is no new session"
+    );
+    assert!(
+        !send("2099-01-01", "c"),
+        "nor on a revision the server serves statelessly"
+    );
+    assert!(
+        send("2025-11-25", "d"),
+        "sessions of the handshake revisions count apart"
+    );
+    assert!(!send("2025-11-25", "d"));
 }
 
 /// A resumed GET stream replays stored answers: tool lists in it are cut,

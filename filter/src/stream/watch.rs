@@ -7,12 +7,14 @@
 //!   (no healthy upstream, a connection that failed or overflowed, no
 //!   route), or the server refused the HTTP request itself with a 4xx
 //!   before reading it as a call (an unknown session, authentication, a bad
-//!   header). Nothing else gives quota back: not a JSON-RPC error (answers
-//!   are routed by ids the client picks, so an error may well be another
-//!   request's, and a tool may fail after it acted), not a 5xx (a server
-//!   answers 500 when a session ends while its call runs), not a reset or a
-//!   timeout after the request was sent, not a client that cancels or hangs
-//!   up;
+//!   header): a 4xx whose body answers no request by id. A 4xx that carries
+//!   a JSON-RPC answer with an id came after the server read the call, and
+//!   the Python SDK sends a tool's own errors so on 2026-07-28 requests.
+//!   Nothing else gives quota back: not a JSON-RPC error (answers are routed
+//!   by ids the client picks, so an error may well be another request's,
+//!   and a tool may fail after it acted), not a 5xx (a server answers 500
+//!   when a session ends while its call runs), not a reset or a timeout
+//!   after the request was sent, not a client that cancels or hangs up;
 //! - **tool lists**: every JSON-RPC message of a response the filter reads
 //!   (on the MCP paths every JSON or SSE response, a GET stream and a resumed
 //!   one included; elsewhere the answers to judged JSON-RPC and every SSE
@@ -68,9 +70,23 @@ pub struct Watcher {
     handoff: Handoff,
     mode: Mode,
     sse: bool,
-    /// The response headers came: the calls are settled.
+    /// The response headers came: the calls are settled, or wait for
+    /// `refund`.
     settled: bool,
+    /// The server answered 4xx: the reservations come back at the end of
+    /// the body unless a message in it answers a request by id.
+    refund: Refund,
     events: sse::Events,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Refund {
+    #[default]
+    No,
+    /// A 4xx body is being read.
+    UnlessAnswered,
+    /// A message of it answered a request by id: the call was read.
+    Answered,
 }
 
 impl Watcher {
@@ -81,32 +97,47 @@ impl Watcher {
         }
     }
 
-    pub fn on_headers(&mut self, host: &mut dyn Host) -> Action {
+    pub fn on_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Action {
         let headers = host.response_headers();
         let status: u32 = headers
             .get(":status")
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0);
         let details = host.property(&["response", "code_details"]);
-        let refused_by_server = (400..500).contains(&status) && from_the_server(details.as_deref());
-        if refused_by_server || never_delivered(details.as_deref()) {
-            roll_back(host, &self.handoff.reservations);
-        }
-        self.handoff.reservations.clear();
-        self.settled = true;
-
         let content_type = headers
             .get("content-type")
             .unwrap_or_default()
             .to_ascii_lowercase();
         self.sse = content_type.trim_start().starts_with("text/event-stream");
         let json = content_type.contains("json");
-        if !self.handoff.read && !self.sse {
-            return Action::Continue;
-        }
         let encoded = headers
             .get("content-encoding")
             .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
+        self.settled = true;
+        if never_delivered(details.as_deref()) {
+            roll_back(host, &self.handoff.reservations);
+        } else if (400..500).contains(&status)
+            && from_the_server(details.as_deref())
+            && !self.handoff.reservations.is_empty()
+        {
+            if (self.sse || json) && !encoded && !end_of_stream {
+                // Read the body: does it answer a request?
+                self.refund = Refund::UnlessAnswered;
+                self.handoff.read = true;
+                self.settled = false;
+            } else if !self.sse && !json {
+                // Not JSON-RPC at all: it answers nothing.
+                roll_back(host, &self.handoff.reservations);
+            } else if end_of_stream {
+                roll_back(host, &self.handoff.reservations);
+            }
+        }
+        if self.settled {
+            self.handoff.reservations.clear();
+        }
+        if !self.handoff.read && !self.sse {
+            return Action::Continue;
+        }
         let expects_list = !self.handoff.list_ids.is_empty();
         self.mode = match (self.sse || json, encoded) {
             (true, false) => Mode::Read,
@@ -138,6 +169,10 @@ impl Watcher {
                 self.events.push(&chunk);
                 let out = if self.events.pending_len() > READ_LIMIT {
                     self.mode = Mode::Drop;
+                    if self.refund == Refund::UnlessAnswered {
+                        // Unread: nothing proves the call was not read.
+                        self.refund = Refund::Answered;
+                    }
                     self.refusal()
                 } else if self.sse {
                     let mut out = Vec::new();
@@ -153,6 +188,7 @@ impl Watcher {
                     out
                 } else if end_of_stream {
                     let body = self.events.take_rest();
+                    self.note_answers(&body);
                     match toolslist::cut(&body, self.policy(config)) {
                         Ok(None) => body,
                         Ok(Some(cut)) => cut,
@@ -162,6 +198,9 @@ impl Watcher {
                     Vec::new()
                 };
                 host.set_response_body(size, &out);
+                if end_of_stream {
+                    self.settle_refund(host);
+                }
             }
             Mode::Refuse => {
                 let out = self.refusal();
@@ -174,10 +213,11 @@ impl Watcher {
     }
 
     /// The exchange is over. Reservations still unsettled belong to a
-    /// request whose response never began: given back only when Envoy
-    /// never delivered it.
+    /// request whose response never began (given back only when Envoy never
+    /// delivered it), or to a 4xx body that never ended (kept).
     pub fn on_log(&mut self, host: &mut dyn Host) {
-        if self.settled || self.handoff.reservations.is_empty() {
+        if self.settled || self.handoff.reservations.is_empty() || self.refund != Refund::No {
+            self.handoff.reservations.clear();
             return;
         }
         let details = host.property(&["response", "code_details"]);
@@ -185,6 +225,38 @@ impl Watcher {
             roll_back(host, &self.handoff.reservations);
         }
         self.handoff.reservations.clear();
+    }
+
+    /// While a 4xx body is read: whether `text` answers a request by id (a
+    /// JSON-RPC response whose id is not null). Text that cannot be read
+    /// counts as an answer: nothing proves the call was not read.
+    fn note_answers(&mut self, text: &[u8]) {
+        if self.refund != Refund::UnlessAnswered || text.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let answers = |m: &Json<'_>| {
+            m.get("id").is_some_and(|id| !matches!(id, Json::Null))
+                && (m.get("result").is_some() || m.get("error").is_some())
+        };
+        let answered = match crate::json::parse(text) {
+            Ok(Json::Arr(items)) => items.iter().any(answers),
+            Ok(m) => answers(&m),
+            Err(_) => true,
+        };
+        if answered {
+            self.refund = Refund::Answered;
+        }
+    }
+
+    /// At the end of a 4xx body: give the reservations back unless it
+    /// answered a request.
+    fn settle_refund(&mut self, host: &mut dyn Host) {
+        if self.refund == Refund::UnlessAnswered {
+            roll_back(host, &self.handoff.reservations);
+        }
+        self.refund = Refund::No;
+        self.handoff.reservations.clear();
+        self.settled = true;
     }
 
     fn policy<'c>(&self, config: &'c Config) -> Option<&'c crate::policy::Policy> {
@@ -202,6 +274,7 @@ impl Watcher {
             // A comment, a keep-alive, a retry hint, a priming event.
             return event.to_vec();
         }
+        self.note_answers(&data);
         match toolslist::cut(&data, self.policy(config)) {
             Ok(None) => event.to_vec(),
             Ok(Some(cut)) => sse::with_data(event, &cut),
