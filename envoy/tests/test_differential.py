@@ -310,6 +310,42 @@ def test_an_error_the_client_provokes_after_the_tool_acted_gives_no_quota_back(e
     assert len(tools_seen(any_witness, "transfer")) == 1
 
 
+MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+               "io.modelcontextprotocol/clientCapabilities": {}}
+
+
+def modern_call(url: str, name: str, arguments: dict, headers: dict | None = None, id=10) -> httpx.Response:
+    """A stateless 2026-07-28 tools/call: no handshake, routing headers, _meta."""
+    body = {"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments, "_meta": MODERN_META}}
+    h = {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": name, **(headers or {})}
+    return client.post(url, body, h)
+
+
+def test_a_tool_error_sent_as_a_4xx_gives_no_quota_back(envoy_factory, py_witness):
+    """On 2026-07-28 requests the Python SDK sends a tool's own JSON-RPC errors with a 4xx
+    status (-32602 as 400): a 4xx that answers the call by id came after it was read."""
+    env = envoy_for(envoy_factory, py_witness, ONE_AN_HOUR)
+    for _ in range(3):
+        r = modern_call(env.url, "transfer", {"account": 7, "to": "nobody"})
+        assert r.status_code in (200, 400), r.text
+    assert len(tools_seen(py_witness, "transfer")) == 1
+    assert decision_of(modern_call(env.url, "transfer", {"account": 7, "to": "bob"})) == "rate_limited"
+    assert len(tools_seen(py_witness, "transfer")) == 1
+
+
+def test_a_session_id_a_stateless_request_invents_keys_no_fresh_count(envoy_factory, py_json):
+    """A 2026-07-28 request runs whatever Mcp-Session-Id it carries: session limits count it
+    as the caller's own session."""
+    policy = {"version": "1", "default": "deny", "tools": {
+        "echo": {"rate_limit": {"max": 1, "window": 3600, "scope": "session"}}}}
+    env = envoy_for(envoy_factory, py_json, policy)
+    verdicts = [decision_of(modern_call(env.url, "echo", {"text": str(i)}, {"mcp-session-id": f"made-up-{i}"}))
+                for i in range(3)]
+    assert verdicts == ["allow", "rate_limited", "rate_limited"]
+    assert [a["text"] for a in tools_seen(py_json, "echo")] == ["0"]
+
+
 def test_a_server_that_refuses_the_request_itself_gives_quota_back(envoy_factory, py_json):
     """Control: a 4xx from the server (an unknown session) means the call never ran."""
     env = envoy_for(envoy_factory, py_json, ONE_AN_HOUR)
@@ -335,6 +371,21 @@ GRANTS = {
     "unmatched": "readonly",
     "identity": [{"header": "x-agent-id"}, {"bearer_sha256": True, "strip_authorization": True}],
 }
+
+
+def test_callers_no_grant_knows_share_one_count(envoy_factory, py_json):
+    """A made-up bearer token (or header value) per call must not buy fresh quota."""
+    config = copy.deepcopy(GRANTS)
+    config["policies"]["readonly"]["tools"]["echo"] = {"rate_limit": "1/hour"}
+    env = envoy_for(envoy_factory, py_json, config)
+    verdicts = []
+    for i in range(3):
+        hdrs = session(env.url, {"authorization": f"Bearer made-up-{i}"})
+        verdicts.append(decision_of(call(env.url, hdrs, "echo", {"text": str(i)})))
+    hdrs = session(env.url, {"x-agent-id": "nobody-knows-me"})
+    verdicts.append(decision_of(call(env.url, hdrs, "echo", {"text": "h"})))
+    assert verdicts == ["allow", "rate_limited", "rate_limited", "rate_limited"]
+    assert [a["text"] for a in tools_seen(py_json, "echo")] == ["0"]
 
 
 def test_a_header_cannot_pose_as_a_bearer_digest(envoy_factory, py_json):
