@@ -12,7 +12,9 @@
 //! answers; bit 2 the exchange ends before it does; bit 3 response
 //! headers end the response; bit 4 the request ends with trailers (the last
 //! body chunk does not end the stream); bit 5 an exchange that ends early
-//! was reset by the upstream (else the client went away); bits 6-7 the clock.
+//! was reset by the upstream (else the client went away), the low bit of the
+//! last response split point says whether the connection was never made;
+//! bits 6-7 the clock.
 //!
 //! The host is modelled as Envoy behaves: body chunks are buffered while
 //! the filter pauses and go upstream when it continues; a local reply ends
@@ -25,10 +27,13 @@
 //! continued; what `mcp::parse` + `judge` block (fresh counters, same
 //! caller) is never let through, and what the README says passes is not
 //! refused: requests without a body, bodies that cannot be JSON off the MCP
-//! paths, other JSON off the MCP paths, allowed calls; an upstream 5xx or an
-//! upstream reset gives every reservation back, a client that goes away
-//! keeps them; a `tools/list` result never shows a tool the caller's policy
-//! would not list.
+//! paths, other JSON off the MCP paths, allowed calls; a body declared in
+//! another charset than UTF-8 is refused (415); quota comes back only when
+//! the call never ran (the server's 4xx, a connection Envoy never made),
+//! never for a 5xx, a reset after the request was sent or a client that
+//! goes away; no tool list in a response the filter reads (on an MCP path,
+//! an answer to judged JSON-RPC, any event stream) shows a tool the
+//! caller's policy would not list, whatever its id.
 #![no_main]
 
 use fuzzkit::check::counter_keys;
@@ -120,6 +125,18 @@ fn expected(
         // Decided on the headers, before any (even empty) body.
         return Expect::Reply(415);
     }
+    // "A body declared in a charset other than UTF-8 is refused (415)", on
+    // the headers, whatever the path.
+    let content_type = host
+        .request_headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !headers_end && mcp_policy::stream::foreign_charset(&content_type).is_some() {
+        return Expect::Reply(415);
+    }
     if body.is_empty() {
         // "Requests without a body (GET SSE streams, DELETE, health checks)
         // pass"; "an empty POST" on an MCP path is refused. A body that ends
@@ -134,18 +151,10 @@ fn expected(
     }
     if !mcp_path && !mcp::could_be_json(body) {
         // Forms and text off the MCP paths pass, large ones too; one that
-        // opens with more blank bytes than the filter reads may be refused
-        // as too large before its first significant byte is seen.
-        let blank = body
-            .iter()
-            .take_while(|b| {
-                matches!(
-                    b,
-                    b' ' | b'\t' | b'\r' | b'\n' | 0 | 0xEF | 0xBB | 0xBF | 0xFE | 0xFF
-                )
-            })
-            .count();
-        if blank > 0 && body.len() > config.mcp.max_body_bytes {
+        // opens with more skippable characters (blanks, comments) than the
+        // filter reads at once may be refused as too large before its first
+        // significant one is seen.
+        if body.len() > config.mcp.max_body_bytes {
             return Expect::Unsure;
         }
         return Expect::Pass;
@@ -173,6 +182,7 @@ fn expected(
             let request_id = header("x-request-id");
             let ctx = Context {
                 caller: &caller,
+                namespace: "",
                 session: session.as_deref(),
                 request_id: request_id.as_deref(),
                 now_ms,
@@ -338,7 +348,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let reset = flags & 4 != 0;
     let answers = flags & 2 != 0 && !reset && replied.is_none();
-    let mut status_5xx = false;
+    let mut status_4xx = false;
     let mut downstream: Vec<u8> = Vec::new();
     if answers {
         let split = response.windows(2).position(|w| w == b"\n\n");
@@ -348,11 +358,17 @@ fuzz_target!(|data: &[u8]| {
         };
         let mut lines = head.split(|&b| b == b'\n');
         let status = String::from_utf8_lossy(lines.next().unwrap_or(b"")).into_owned();
-        status_5xx = status.trim().parse::<u32>().is_ok_and(|s| s >= 500);
+        status_4xx = status
+            .trim()
+            .parse::<u32>()
+            .is_ok_and(|s| (400..500).contains(&s));
         host.response_headers = vec![(":status".into(), status)];
         let rest: Vec<u8> = lines.collect::<Vec<_>>().join(&b'\n');
         host.response_headers.extend(header_lines(&rest));
         let end_on_headers = flags & 8 != 0 && rbody.is_empty();
+        if status_4xx {
+            status_4xx = refused_unread(&host.response_headers, rbody, end_on_headers);
+        }
         let a = stream.on_response_headers(&mut host, end_on_headers);
         assert_eq!(a, Action::Continue, "response headers are never held");
         if !end_on_headers {
@@ -376,8 +392,11 @@ fuzz_target!(|data: &[u8]| {
     }
     // How the exchange ended, as Envoy's `response.code_details` says.
     let upstream_reset = flags & 0x20 != 0;
+    let never_connected = upstream_reset && u16_at(data, 21) & 1 != 0;
     if !answers {
-        let details: &[u8] = if upstream_reset {
+        let details: &[u8] = if never_connected {
+            b"upstream_reset_before_response_started{remote_connection_failure}"
+        } else if upstream_reset {
             b"upstream_reset_before_response_started{connection_termination}"
         } else {
             b"downstream_remote_disconnect"
@@ -395,57 +414,90 @@ fuzz_target!(|data: &[u8]| {
     if replied.is_none() {
         for ((key, slot), before) in keys.iter().zip(before_log) {
             let v = host.store.read(key, *slot).expect("memory store");
-            if status_5xx || (!answers && upstream_reset) {
-                // The call failed upstream: it counts nowhere.
+            if status_4xx || (!answers && never_connected) {
+                // The call never ran: it counts nowhere.
                 assert_eq!(
                     v,
                     0.0,
                     "counter {key:?} still holds {v} after the call {}",
-                    if status_5xx {
-                        "failed upstream (5xx)"
+                    if status_4xx {
+                        "was refused by the server (4xx)"
                     } else {
-                        "was reset by the upstream"
+                        "was never delivered"
                     }
                 );
             } else if !answers {
-                // The client went away while its call ran: it still counts.
+                // A reset after the request was sent, or a client that
+                // went away: the call may have run, it still counts.
                 assert_eq!(
                     v, before,
-                    "counter {key:?} changed when the client disconnected"
+                    "counter {key:?} changed when the exchange ended early"
                 );
             }
         }
     }
 });
 
-/// SPEC §4: `tools/list` responses are cut so the caller never sees a tool it
-/// could never call. Read what went downstream as a lenient client would
-/// (serde_json, last duplicate wins; SSE events' data lines), and look at
-/// every result answering one of the request's `tools/list` ids.
-fn listed_tools_only(config: &Config, host: &FakeHost, request: &[u8], downstream: &[u8]) {
-    let Ok(parsed) = mcp::parse(request) else {
-        return;
+/// Whether a 4xx proves the server never read the call: no body, a body
+/// that is not JSON-RPC (by its content type), or one in which no message
+/// answers a request by id (README, refunds). An encoded or unreadable body
+/// proves nothing.
+fn refused_unread(headers: &[(String, String)], body: &[u8], ended: bool) -> bool {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
     };
-    let ids: Vec<serde_json::Value> = parsed
-        .messages()
-        .iter()
-        .filter(|m| m.method() == Some(mcp::TOOLS_LIST))
-        .filter_map(|m| m.id.as_ref())
-        .filter_map(|id| serde_json::from_str(&id.to_text()).ok())
-        .collect();
-    if ids.is_empty() {
-        return;
+    let content_type = header("content-type").unwrap_or_default().to_ascii_lowercase();
+    let sse = content_type.trim_start().starts_with("text/event-stream");
+    let json = content_type.contains("json");
+    let encoded = header("content-encoding")
+        .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
+    if ended || !sse && !json {
+        return true;
     }
+    if encoded {
+        return false;
+    }
+    let documents = if sse { sse_data(body) } else { vec![body.to_vec()] };
+    !documents.iter().filter(|d| !d.is_empty()).any(|d| {
+        match mcp_policy::json::parse(d) {
+            Err(_) => true,
+            Ok(v) => {
+                let answers = |m: &mcp_policy::json::Json<'_>| {
+                    m.get("id").is_some_and(|id| !matches!(id, mcp_policy::json::Json::Null))
+                        && (m.get("result").is_some() || m.get("error").is_some())
+                };
+                match &v {
+                    mcp_policy::json::Json::Arr(items) => items.iter().any(answers),
+                    m => answers(m),
+                }
+            }
+        }
+    })
+}
+
+/// SPEC §4.1: a response the filter reads (on an MCP path, an answer to
+/// judged JSON-RPC, any event stream) never shows a tool the caller's policy
+/// would not list, in any message, under any id. Read what went downstream
+/// as a lenient client would (serde_json, last duplicate wins; SSE events'
+/// data lines).
+fn listed_tools_only(config: &Config, host: &FakeHost, request: &[u8], downstream: &[u8]) {
     let header = |name: &str| {
         host.response_headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone())
     };
-    let status: u32 = header(":status")
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0);
-    if !(200..300).contains(&status) {
+    let content_type = header("content-type").unwrap_or_default().to_ascii_lowercase();
+    let sse = content_type.trim_start().starts_with("text/event-stream");
+    if !sse && !content_type.contains("json") {
+        return; // not read as MCP by a client either
+    }
+    let path = fuzzkit::fake::lookup(&host.request_headers, ":path").unwrap_or_default();
+    let judged = mcp::parse(request).is_ok();
+    if !(sse || config.is_mcp_path(&path) || judged) {
         return;
     }
     let facts = Facts {
@@ -453,24 +505,16 @@ fn listed_tools_only(config: &Config, host: &FakeHost, request: &[u8], downstrea
         properties: host.properties.clone(),
     };
     let policy = config.caller(&facts).policy.and_then(|i| config.policy(i));
-    let sse = header("content-type")
-        .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
     let documents: Vec<Vec<u8>> = if sse {
         sse_data(downstream)
     } else {
         vec![downstream.to_vec()]
     };
     for doc in documents {
-        if fuzzkit::check::known("toolslist-unreadable") && mcp_policy::json::parse(&doc).is_err() {
-            continue;
-        }
         let Ok(reading) = fuzzkit::reference::parse(&doc) else {
             continue;
         };
         for m in fuzzkit::check::messages_of(&reading.value) {
-            let answers = m
-                .get("id")
-                .is_some_and(|id| ids.iter().any(|i| same_id(i, id)));
             let Some(tools) = m
                 .get("result")
                 .and_then(|r| r.get("tools"))
@@ -478,9 +522,6 @@ fn listed_tools_only(config: &Config, host: &FakeHost, request: &[u8], downstrea
             else {
                 continue;
             };
-            if !answers {
-                continue;
-            }
             for tool in tools {
                 // A tool without a name cannot be called: only names matter.
                 let Some(name) = tool.get("name").and_then(|n| n.as_str()) else {
@@ -488,19 +529,12 @@ fn listed_tools_only(config: &Config, host: &FakeHost, request: &[u8], downstrea
                 };
                 assert!(
                     policy.is_some_and(|p| p.lists(name)),
-                    "tools/list showed {:?}, which the caller could never call: {}",
+                    "a response showed {:?}, which the caller could never call: {}",
                     tool.get("name"),
                     String::from_utf8_lossy(downstream)
                 );
             }
         }
-    }
-}
-
-fn same_id(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-    match (a, b) {
-        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => x.as_f64() == y.as_f64(),
-        _ => a == b,
     }
 }
 

@@ -126,4 +126,7 @@ impl Host for FakeHost {
     fn counters(&mut self) -> &mut dyn CounterStore {
         &mut self.store
     }
+    fn default_namespace(&self) -> String {
+        String::new()
+    }
 }

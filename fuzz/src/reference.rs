@@ -144,7 +144,7 @@ pub fn same(a: &mcp_policy::json::Json<'_>, b: &Value) -> bool {
         (Json::Num(n), Value::Number(m)) => match (*n, m.as_u64(), m.as_i64(), m.as_f64()) {
             (Num::U(x), Some(y), _, _) => x == y,
             (Num::I(x), _, Some(y), _) => x == y,
-            (Num::F(x), None, None, Some(y)) => x.to_bits() == y.to_bits(),
+            (Num::F(x) | Num::D(x, _), None, None, Some(y)) => x.to_bits() == y.to_bits(),
             _ => false,
         },
         (Json::Str(x), Value::String(y)) => x == y,
