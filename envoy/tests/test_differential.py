@@ -460,18 +460,25 @@ def test_a_tool_list_is_cut_whatever_id_the_server_answers_under(envoy_factory, 
 
 
 # -- family 8: counters of two plugin configurations ---------------------------------------
-def two_listener_envoy(tmp_path: Path, upstream_port: int, configs: list[dict]) -> tuple[EnvoyProcess, list[str]]:
+def two_listener_envoy(tmp_path: Path, upstream_port: int, configs: list[dict],
+                       hosts: list[str] | None = None) -> tuple[EnvoyProcess, list[str]]:
     """One Envoy, one listener per plugin configuration: the same plugin name and vm_id
-    (the README's wiring copied), different configurations."""
+    (the README's wiring copied), different configurations. With `hosts`, the listeners
+    bind those addresses and share one port."""
     found = require(envoy=True, wasm=True)
     base = EnvoyConfig(upstream_port=upstream_port, wasm_path=found["wasm"], plugin_config=configs[0])
     boot = base.bootstrap()
     first = boot["static_resources"]["listeners"][0]
-    ports = [free_port() for _ in configs]
+    if hosts:
+        ports = [free_port()] * len(configs)
+    else:
+        hosts = ["127.0.0.1"] * len(configs)
+        ports = [free_port() for _ in configs]
     listeners = []
     for i, (port, cfg) in enumerate(zip(ports, configs)):
         listener = copy.deepcopy(first)
         listener["name"] = f"mcp_listener_{i}"
+        listener["address"]["socket_address"]["address"] = hosts[i]
         listener["address"]["socket_address"]["port_value"] = port
         hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
         hcm["http_filters"][0] = wasm_filter(found["wasm"], cfg)
@@ -479,7 +486,7 @@ def two_listener_envoy(tmp_path: Path, upstream_port: int, configs: list[dict]) 
     boot["static_resources"]["listeners"] = listeners
     env = EnvoyProcess(boot, tmp_path / "envoy2", envoy_bin=found["envoy"], name="envoy2")
     env.start()
-    return env, [f"http://127.0.0.1:{p}/mcp" for p in ports]
+    return env, [f"http://{h}:{p}/mcp" for h, p in zip(hosts, ports)]
 
 
 def limited(extra: dict | None = None, **counters) -> dict:
@@ -507,5 +514,26 @@ def test_two_plugin_configurations_never_share_counters_unless_told(tmp_path, py
         assert decision_of(call(b, hb, "echo", {"text": "2"})) == "allow"
         assert decision_of(call(a, ha, "echo", {"text": "3"})) == "rate_limited"
         assert decision_of(call(b, hb, "echo", {"text": "4"})) == "rate_limited"
+    finally:
+        env.stop()
+
+
+def test_two_definitions_of_one_counter_never_wipe_each_other(tmp_path, py_json):
+    """Listeners on one port number with one plugin name share the default namespace
+    (README, "Counter namespaces"). A counter defined with another window there is
+    another counter: using one never resets the other."""
+    hourly = {"policy": {"version": "1", "default": "deny", "tools": {
+        "echo": {"limits": [{"counter": "calls", "window": "hour", "max": 2}]}}}}
+    daily = {"policy": {"version": "1", "default": "deny", "tools": {
+        "echo": {"limits": [{"counter": "calls", "window": "day", "max": 1000}]}}}}
+    env, (a, b) = two_listener_envoy(tmp_path, py_json.port, [hourly, daily],
+                                     hosts=["127.0.0.1", "127.0.0.2"])
+    try:
+        ha, hb = session(a), session(b)
+        verdicts = []
+        for i in range(3):
+            verdicts += [decision_of(call(a, ha, "echo", {"text": f"a{i}"})),
+                         decision_of(call(b, hb, "echo", {"text": f"b{i}"}))]
+        assert verdicts == ["allow", "allow", "allow", "allow", "rate_limited", "allow"]
     finally:
         env.stop()

@@ -701,12 +701,17 @@ impl Reader<'_> {
             return;
         }
         self.counter_locs.push((id, loc.path()));
+        // The window is part of the key: two definitions of one counter
+        // with other windows (two configurations sharing a namespace, a
+        // reload that changes it) must never read each other's record as
+        // an older window and wipe it.
         counter.key_prefix = format!(
-            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}",
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}",
             self.policy_name,
             counter.namespace,
             counter.name,
-            counter.scope.label()
+            counter.scope.label(),
+            counter.window.length_ms()
         );
         tool.counters.push(self.counters.len());
         self.counters.push(counter);
