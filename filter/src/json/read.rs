@@ -19,16 +19,7 @@ const MAX_DEPTH: u32 = 127;
 
 /// Reads one strict JSON document that fills `bytes` (whitespace aside).
 pub fn parse(bytes: &[u8]) -> Result<Json<'_>, JsonError> {
-    // One check up front: outside strings every byte must be ASCII anyway,
-    // so strings can be cut from `text` at ASCII quotes and stay valid.
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        JsonError(format!(
-            "invalid UTF-8 at byte {}",
-            e.valid_up_to().saturating_add(1)
-        ))
-    })?;
     let mut reader = Reader {
-        text,
         bytes,
         at: 0,
         depth: 0,
@@ -43,7 +34,6 @@ pub fn parse(bytes: &[u8]) -> Result<Json<'_>, JsonError> {
 }
 
 struct Reader<'a> {
-    text: &'a str,
     bytes: &'a [u8],
     at: usize,
     depth: u32,
@@ -63,9 +53,11 @@ impl<'a> Reader<'a> {
     }
 
     fn skip_ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.bump();
+        let mut at = self.at;
+        while matches!(self.bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            at = at.saturating_add(1);
         }
+        self.at = at;
     }
 
     fn expect(&mut self, byte: u8, what: &str) -> Result<(), JsonError> {
@@ -175,31 +167,26 @@ impl<'a> Reader<'a> {
         Ok(Json::Obj(Object(members)))
     }
 
-    /// A string, at its opening quote.
+    /// A string, at its opening quote. Outside strings every byte is ASCII
+    /// (anything else is a syntax error), so only string contents need a
+    /// UTF-8 check, and only those that hold a byte above 0x7F.
     fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
-        self.bump();
-        let start = self.at;
+        let start = self.at.saturating_add(1);
+        let (end, wide) = plain_run(self.bytes, start);
+        self.at = end;
         // The common case: no escape, borrowed.
-        loop {
-            match self.peek() {
-                Some(b'"') => {
-                    let s = self.text.get(start..self.at).unwrap_or_default();
-                    self.bump();
-                    return Ok(Cow::Borrowed(s));
-                }
-                Some(b'\\') => break,
-                Some(0..=0x1f) => return Err(self.error("control character in a string")),
-                Some(_) => self.bump(),
-                None => return Err(self.error("EOF while parsing a string")),
-            }
-        }
-        let mut out = String::from(self.text.get(start..self.at).unwrap_or_default());
-        loop {
-            let run = self.at;
-            while matches!(self.peek(), Some(b) if b != b'"' && b != b'\\' && b >= 0x20) {
+        match self.peek() {
+            Some(b'"') => {
+                let s = self.text(start, end, wide)?;
                 self.bump();
+                return Ok(Cow::Borrowed(s));
             }
-            out.push_str(self.text.get(run..self.at).unwrap_or_default());
+            Some(b'\\') => {}
+            Some(_) => return Err(self.error("control character in a string")),
+            None => return Err(self.error("EOF while parsing a string")),
+        }
+        let mut out = String::from(self.text(start, end, wide)?);
+        loop {
             match self.peek() {
                 Some(b'"') => {
                     self.bump();
@@ -212,7 +199,26 @@ impl<'a> Reader<'a> {
                 Some(_) => return Err(self.error("control character in a string")),
                 None => return Err(self.error("EOF while parsing a string")),
             }
+            let run = self.at;
+            let (end, wide) = plain_run(self.bytes, run);
+            self.at = end;
+            out.push_str(self.text(run, end, wide)?);
         }
+    }
+
+    /// The bytes `start..end` of a string's contents as text.
+    fn text(&self, start: usize, end: usize, wide: bool) -> Result<&'a str, JsonError> {
+        let bytes = self.bytes.get(start..end).unwrap_or_default();
+        if !wide {
+            // ASCII only: valid UTF-8 as it is.
+            return std::str::from_utf8(bytes).map_err(|_| self.error("invalid UTF-8"));
+        }
+        std::str::from_utf8(bytes).map_err(|e| {
+            JsonError(format!(
+                "invalid UTF-8 at byte {}",
+                start.saturating_add(e.valid_up_to()).saturating_add(1)
+            ))
+        })
     }
 
     /// One escape, after its backslash.
@@ -276,10 +282,12 @@ impl<'a> Reader<'a> {
 
     fn digits(&mut self) -> usize {
         let start = self.at;
-        while matches!(self.peek(), Some(b'0'..=b'9')) {
-            self.bump();
+        let mut at = start;
+        while matches!(self.bytes.get(at), Some(b'0'..=b'9')) {
+            at = at.saturating_add(1);
         }
-        self.at.saturating_sub(start)
+        self.at = at;
+        at.saturating_sub(start)
     }
 
     /// A number: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
@@ -343,7 +351,9 @@ impl<'a> Reader<'a> {
                 return Ok(n);
             }
         }
-        let literal = self.text.get(start..self.at).unwrap_or_default();
+        // Digits, a sign, a dot and an exponent: ASCII.
+        let literal = std::str::from_utf8(self.bytes.get(start..self.at).unwrap_or_default())
+            .unwrap_or_default();
         let double: f64 = literal.parse().map_err(|_| self.error("invalid number"))?;
         if !double.is_finite() {
             return Err(self.error("number out of range"));
@@ -355,6 +365,40 @@ impl<'a> Reader<'a> {
             dec => Num::D(double, dec),
         })
     }
+}
+
+/// Where the plain run of string contents from `at` ends: the first quote,
+/// backslash or control character (or the end of the input); and whether
+/// the run holds a byte above 0x7F. Eight bytes at a time: a string's
+/// contents are most of a body.
+fn plain_run(bytes: &[u8], mut at: usize) -> (usize, bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut wide = false;
+    while let Some(chunk) = bytes.get(at..at.saturating_add(8)) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let quote = has_zero(w ^ ONES.wrapping_mul(u64::from(b'"')));
+        let backslash = has_zero(w ^ ONES.wrapping_mul(u64::from(b'\\')));
+        // A byte below 0x20 (bytes above 0x7F are never counted, their
+        // high bit being set in `w`).
+        let control = w.wrapping_sub(ONES.wrapping_mul(0x20)) & !w & HIGH;
+        if quote | backslash | control != 0 {
+            break;
+        }
+        wide |= w & HIGH != 0;
+        at = at.saturating_add(8);
+    }
+    while let Some(&b) = bytes.get(at) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            break;
+        }
+        wide |= b >= 0x80;
+        at = at.saturating_add(1);
+    }
+    (at, wide)
 }
 
 /// An integer literal that fits 64 bits, as serde_json reads it (`-0` is
