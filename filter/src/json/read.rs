@@ -131,7 +131,7 @@ impl<'a> Reader<'a> {
 
     fn object(&mut self) -> Result<Json<'a>, JsonError> {
         self.enter()?;
-        let mut members: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
+        let mut members: Vec<(Cow<'a, str>, Json<'a>)> = Vec::with_capacity(4);
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.bump();
@@ -210,8 +210,11 @@ impl<'a> Reader<'a> {
     fn text(&self, start: usize, end: usize, wide: bool) -> Result<&'a str, JsonError> {
         let bytes = self.bytes.get(start..end).unwrap_or_default();
         if !wide {
-            // ASCII only: valid UTF-8 as it is.
-            return std::str::from_utf8(bytes).map_err(|_| self.error("invalid UTF-8"));
+            debug_assert!(bytes.is_ascii());
+            // SAFETY: `plain_run` saw every byte of the run below 0x80, and
+            // ASCII is valid UTF-8. (Checking again would double the cost of
+            // reading a body, which is mostly string contents.)
+            return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
         }
         std::str::from_utf8(bytes).map_err(|e| {
             JsonError(format!(
@@ -371,14 +374,17 @@ impl<'a> Reader<'a> {
 /// backslash or control character (or the end of the input); and whether
 /// the run holds a byte above 0x7F. Eight bytes at a time: a string's
 /// contents are most of a body.
-fn plain_run(bytes: &[u8], mut at: usize) -> (usize, bool) {
+fn plain_run(bytes: &[u8], at: usize) -> (usize, bool) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let mut wide = false;
-    while let Some(chunk) = bytes.get(at..at.saturating_add(8)) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
+    let rest = bytes.get(at..).unwrap_or_default();
+    let mut wide = 0u64;
+    let mut done = 0usize;
+    for chunk in rest.chunks_exact(8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
         let w = u64::from_le_bytes(word);
         let quote = has_zero(w ^ ONES.wrapping_mul(u64::from(b'"')));
         let backslash = has_zero(w ^ ONES.wrapping_mul(u64::from(b'\\')));
@@ -388,17 +394,18 @@ fn plain_run(bytes: &[u8], mut at: usize) -> (usize, bool) {
         if quote | backslash | control != 0 {
             break;
         }
-        wide |= w & HIGH != 0;
-        at = at.saturating_add(8);
+        wide |= w & HIGH;
+        done = done.wrapping_add(8);
     }
-    while let Some(&b) = bytes.get(at) {
+    let mut end = at.saturating_add(done);
+    for &b in rest.get(done..).unwrap_or_default() {
         if b == b'"' || b == b'\\' || b < 0x20 {
             break;
         }
-        wide |= b >= 0x80;
-        at = at.saturating_add(1);
+        wide |= u64::from(b & 0x80);
+        end = end.saturating_add(1);
     }
-    (at, wide)
+    (end, wide != 0)
 }
 
 /// An integer literal that fits 64 bits, as serde_json reads it (`-0` is
