@@ -121,6 +121,7 @@ fn judge_message(
     ctx: Context<'_>,
     store: &mut dyn CounterStore,
 ) -> (Decision, Vec<Reservation>) {
+    crate::probe!("judge: message");
     let mut d = base(ctx);
     d.method = message.method().map(str::to_owned);
     d.id = message.id.clone().map(Json::into_owned);
@@ -177,6 +178,7 @@ fn judge_message(
         tool: &call.name,
         args: call.arguments.as_ref(),
     };
+    crate::probe!("judge: before evaluate");
     let mut outcome = evaluate(policy, call, scopes, store, ctx.now_ms);
     if outcome.verdict == Verdict::ApprovalPending {
         // No approval service is configured: such calls are denied.

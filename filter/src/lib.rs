@@ -36,6 +36,7 @@ pub mod judge;
 pub mod mcp;
 pub mod names;
 pub mod policy;
+pub mod probe;
 pub mod respond;
 pub mod sse;
 pub mod stream;

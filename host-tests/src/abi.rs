@@ -14,6 +14,16 @@ use crate::state::HostState;
 use crate::types::{GrpcCall, HttpCall, LocalResponse};
 
 type C<'a> = Caller<'a, HostState>;
+
+/// Notes an import call in the fuel trace, when one is kept.
+fn mark(c: &mut C<'_>, name: &str) {
+    if c.data().fuel_trace.is_some() {
+        let left = c.get_fuel().unwrap_or(0);
+        if let Some(t) = c.data_mut().fuel_trace.as_mut() {
+            t.push((name.to_owned(), left));
+        }
+    }
+}
 type R = wasmtime::Result<i32>;
 
 const MAX_BUFFER_TYPE: i32 = 7;
@@ -155,12 +165,22 @@ fn lowercase(pairs: Pairs) -> Pairs {
 // ---- general ----
 
 fn proxy_log(mut c: C<'_>, level: i32, ptr: i32, len: i32) -> R {
+    if c.data().fuel_trace.is_some() {
+        let text = read_string(&mut c, ptr, len).unwrap_or_default();
+        let label = if text.starts_with("probe ") {
+            text
+        } else {
+            "proxy_log".to_owned()
+        };
+        mark(&mut c, &label);
+    }
     let msg = read_or_fail!(read_string(&mut c, ptr, len));
     c.data_mut().log(level as u32, msg);
     Ok(status::OK)
 }
 
 fn proxy_get_log_level(mut c: C<'_>, ptr: i32) -> R {
+    mark(&mut c, "proxy_get_log_level");
     let level = c.data().log_level;
     Ok(if write_u32(&mut c, ptr, level) {
         status::OK
@@ -170,6 +190,7 @@ fn proxy_get_log_level(mut c: C<'_>, ptr: i32) -> R {
 }
 
 fn proxy_get_current_time_nanoseconds(mut c: C<'_>, ptr: i32) -> R {
+    mark(&mut c, "proxy_get_current_time_nanoseconds");
     let now = c.data().shared.now_ns();
     Ok(if write_u64(&mut c, ptr, now) {
         status::OK
@@ -179,16 +200,19 @@ fn proxy_get_current_time_nanoseconds(mut c: C<'_>, ptr: i32) -> R {
 }
 
 fn proxy_set_tick_period_milliseconds(mut c: C<'_>, period: i32) -> R {
+    mark(&mut c, "proxy_set_tick_period_milliseconds");
     c.data_mut().tick_period_ms = period as u32;
     Ok(status::OK)
 }
 
 fn proxy_done(mut c: C<'_>) -> R {
+    mark(&mut c, "proxy_done");
     c.data_mut().done_calls += 1;
     Ok(status::OK)
 }
 
 fn proxy_set_effective_context(mut c: C<'_>, id: i32) -> R {
+    mark(&mut c, "proxy_set_effective_context");
     let st = c.data_mut();
     let id = id as u32;
     if id == st.root_id || st.streams.contains_key(&id) {
@@ -208,12 +232,14 @@ fn proxy_call_foreign_function(
     _ret_ptr: i32,
     _ret_size: i32,
 ) -> R {
+    mark(&mut c, "proxy_call_foreign_function");
     read_or_fail!(read(&mut c, name_ptr, name_len));
     read_or_fail!(read(&mut c, args_ptr, args_len));
     Ok(status::NOT_FOUND)
 }
 
 fn proxy_get_status(mut c: C<'_>, code_ptr: i32, msg_ptr_ptr: i32, msg_size_ptr: i32) -> R {
+    mark(&mut c, "proxy_get_status");
     let (code, msg) = c.data().status.clone();
     if !write_u32(&mut c, code_ptr, code) {
         return Ok(status::INVALID_MEMORY_ACCESS);
@@ -231,6 +257,7 @@ fn proxy_get_buffer_bytes(
     ptr_ptr: i32,
     size_ptr: i32,
 ) -> R {
+    mark(&mut c, "proxy_get_buffer_bytes");
     if !(0..=MAX_BUFFER_TYPE).contains(&buffer_type) {
         return Ok(status::BAD_ARGUMENT);
     }
@@ -285,6 +312,7 @@ fn proxy_set_buffer_bytes(
     data_ptr: i32,
     data_len: i32,
 ) -> R {
+    mark(&mut c, "proxy_set_buffer_bytes");
     if !(0..=MAX_BUFFER_TYPE).contains(&buffer_type) {
         return Ok(status::BAD_ARGUMENT);
     }
@@ -311,6 +339,7 @@ fn proxy_set_buffer_bytes(
 // ---- header maps ----
 
 fn proxy_get_header_map_pairs(mut c: C<'_>, map_type: i32, ptr_ptr: i32, size_ptr: i32) -> R {
+    mark(&mut c, "proxy_get_header_map_pairs");
     if !(0..=MAX_MAP_TYPE).contains(&map_type) {
         return Ok(status::BAD_ARGUMENT);
     }
@@ -324,6 +353,7 @@ fn proxy_get_header_map_pairs(mut c: C<'_>, map_type: i32, ptr_ptr: i32, size_pt
 }
 
 fn proxy_set_header_map_pairs(mut c: C<'_>, map_type: i32, ptr: i32, len: i32) -> R {
+    mark(&mut c, "proxy_set_header_map_pairs");
     if !(0..=MAX_MAP_TYPE).contains(&map_type) {
         return Ok(status::BAD_ARGUMENT);
     }
@@ -348,6 +378,7 @@ fn proxy_get_header_map_value(
     ptr_ptr: i32,
     size_ptr: i32,
 ) -> R {
+    mark(&mut c, "proxy_get_header_map_value");
     if !(0..=MAX_MAP_TYPE).contains(&map_type) {
         return Ok(status::BAD_ARGUMENT);
     }
@@ -371,6 +402,7 @@ fn key_value(c: &mut C<'_>, kp: i32, kl: i32, vp: i32, vl: i32) -> Option<(Strin
 }
 
 fn proxy_add_header_map_value(mut c: C<'_>, t: i32, kp: i32, kl: i32, vp: i32, vl: i32) -> R {
+    mark(&mut c, "proxy_add_header_map_value");
     if !(0..=MAX_MAP_TYPE).contains(&t) {
         return Ok(status::BAD_ARGUMENT);
     }
@@ -385,6 +417,7 @@ fn proxy_add_header_map_value(mut c: C<'_>, t: i32, kp: i32, kl: i32, vp: i32, v
 }
 
 fn proxy_replace_header_map_value(mut c: C<'_>, t: i32, kp: i32, kl: i32, vp: i32, vl: i32) -> R {
+    mark(&mut c, "proxy_replace_header_map_value");
     if !(0..=MAX_MAP_TYPE).contains(&t) {
         return Ok(status::BAD_ARGUMENT);
     }
@@ -409,6 +442,7 @@ fn proxy_replace_header_map_value(mut c: C<'_>, t: i32, kp: i32, kl: i32, vp: i3
 }
 
 fn proxy_remove_header_map_value(mut c: C<'_>, t: i32, kp: i32, kl: i32) -> R {
+    mark(&mut c, "proxy_remove_header_map_value");
     if !(0..=MAX_MAP_TYPE).contains(&t) {
         return Ok(status::BAD_ARGUMENT);
     }
@@ -423,6 +457,7 @@ fn proxy_remove_header_map_value(mut c: C<'_>, t: i32, kp: i32, kl: i32) -> R {
 }
 
 fn proxy_get_header_map_size(mut c: C<'_>, t: i32, ptr: i32) -> R {
+    mark(&mut c, "proxy_get_header_map_size");
     if !(0..=MAX_MAP_TYPE).contains(&t) {
         return Ok(status::BAD_ARGUMENT);
     }
@@ -446,6 +481,7 @@ fn proxy_get_property(
     ptr_ptr: i32,
     size_ptr: i32,
 ) -> R {
+    mark(&mut c, "proxy_get_property");
     let path = read_or_fail!(read(&mut c, path_ptr, path_len));
     let path = split_property_path(&path);
     match c.data().get_property(&path) {
@@ -455,6 +491,7 @@ fn proxy_get_property(
 }
 
 fn proxy_set_property(mut c: C<'_>, path_ptr: i32, path_len: i32, vp: i32, vl: i32) -> R {
+    mark(&mut c, "proxy_set_property");
     let path = read_or_fail!(read(&mut c, path_ptr, path_len));
     let value = read_or_fail!(read(&mut c, vp, vl));
     let key = format!("wasm.{}", split_property_path(&path).join("."));
@@ -478,6 +515,7 @@ fn proxy_get_shared_data(
     size_ptr: i32,
     cas_ptr: i32,
 ) -> R {
+    mark(&mut c, "proxy_get_shared_data");
     let key = read_or_fail!(read_string(&mut c, key_ptr, key_len));
     let Some((value, cas)) = c.data().shared.get_data(&key) else {
         return Ok(status::NOT_FOUND);
@@ -494,6 +532,7 @@ fn proxy_get_shared_data(
 }
 
 fn proxy_set_shared_data(mut c: C<'_>, kp: i32, kl: i32, vp: i32, vl: i32, cas: i32) -> R {
+    mark(&mut c, "proxy_set_shared_data");
     let key = read_or_fail!(read_string(&mut c, kp, kl));
     let value = read_or_fail!(read(&mut c, vp, vl));
     Ok(c.data().shared.set_data(&key, &value, cas as u32))
@@ -507,6 +546,7 @@ fn vm_id(st: &HostState) -> String {
 }
 
 fn proxy_register_shared_queue(mut c: C<'_>, np: i32, nl: i32, id_ptr: i32) -> R {
+    mark(&mut c, "proxy_register_shared_queue");
     let name = read_or_fail!(read_string(&mut c, np, nl));
     let id = c.data().shared.register_queue(&vm_id(c.data()), &name);
     Ok(if write_u32(&mut c, id_ptr, id) {
@@ -517,6 +557,7 @@ fn proxy_register_shared_queue(mut c: C<'_>, np: i32, nl: i32, id_ptr: i32) -> R
 }
 
 fn proxy_resolve_shared_queue(mut c: C<'_>, vp: i32, vl: i32, np: i32, nl: i32, id_ptr: i32) -> R {
+    mark(&mut c, "proxy_resolve_shared_queue");
     let vm = read_or_fail!(read_string(&mut c, vp, vl));
     let name = read_or_fail!(read_string(&mut c, np, nl));
     let Some(id) = c.data().shared.resolve_queue(&vm, &name) else {
@@ -530,11 +571,13 @@ fn proxy_resolve_shared_queue(mut c: C<'_>, vp: i32, vl: i32, np: i32, nl: i32, 
 }
 
 fn proxy_enqueue_shared_queue(mut c: C<'_>, id: i32, ptr: i32, len: i32) -> R {
+    mark(&mut c, "proxy_enqueue_shared_queue");
     let data = read_or_fail!(read(&mut c, ptr, len));
     Ok(c.data().shared.enqueue(id as u32, data))
 }
 
 fn proxy_dequeue_shared_queue(mut c: C<'_>, id: i32, ptr_ptr: i32, size_ptr: i32) -> R {
+    mark(&mut c, "proxy_dequeue_shared_queue");
     match c.data().shared.dequeue(id as u32) {
         Ok(data) => copy_out(&mut c, &data, ptr_ptr, size_ptr),
         Err(s) => Ok(s),
@@ -544,6 +587,7 @@ fn proxy_dequeue_shared_queue(mut c: C<'_>, id: i32, ptr_ptr: i32, size_ptr: i32
 // ---- stream control ----
 
 fn proxy_continue_stream(mut c: C<'_>, stream_type: i32) -> R {
+    mark(&mut c, "proxy_continue_stream");
     match stream_type {
         0 | 1 => {
             if let Some(s) = c.data_mut().stream() {
@@ -567,6 +611,7 @@ fn proxy_continue_stream(mut c: C<'_>, stream_type: i32) -> R {
 }
 
 fn proxy_close_stream(mut c: C<'_>, stream_type: i32) -> R {
+    mark(&mut c, "proxy_close_stream");
     match stream_type {
         0 | 1 => {
             if let Some(s) = c.data_mut().stream() {
@@ -591,6 +636,7 @@ fn proxy_send_local_response(
     headers_len: i32,
     grpc_status: i32,
 ) -> R {
+    mark(&mut c, "proxy_send_local_response");
     let details = read_or_fail!(read_string(&mut c, details_ptr, details_len));
     let body = read_or_fail!(read(&mut c, body_ptr, body_len));
     let headers = read_or_fail!(read(&mut c, headers_ptr, headers_len));
@@ -626,6 +672,7 @@ fn proxy_http_call(
     timeout_ms: i32,
     token_ptr: i32,
 ) -> R {
+    mark(&mut c, "proxy_http_call");
     let upstream = read_or_fail!(read_string(&mut c, up_ptr, up_len));
     let headers = read_or_fail!(read(&mut c, headers_ptr, headers_len));
     let body = read_or_fail!(read(&mut c, body_ptr, body_len));
@@ -681,6 +728,7 @@ fn proxy_grpc_call(
     timeout_ms: i32,
     token_ptr: i32,
 ) -> R {
+    mark(&mut c, "proxy_grpc_call");
     let service = read_or_fail!(read(&mut c, service_ptr, service_len));
     let service_name = read_or_fail!(read_string(&mut c, name_ptr, name_len));
     let method = read_or_fail!(read_string(&mut c, method_ptr, method_len));
@@ -725,6 +773,7 @@ fn proxy_grpc_stream(
     md_len: i32,
     token_ptr: i32,
 ) -> R {
+    mark(&mut c, "proxy_grpc_stream");
     read_or_fail!(read(&mut c, service_ptr, service_len));
     read_or_fail!(read(&mut c, name_ptr, name_len));
     read_or_fail!(read(&mut c, method_ptr, method_len));
@@ -740,6 +789,7 @@ fn proxy_grpc_stream(
 }
 
 fn proxy_grpc_send(mut c: C<'_>, token: i32, ptr: i32, len: i32, _end: i32) -> R {
+    mark(&mut c, "proxy_grpc_send");
     read_or_fail!(read(&mut c, ptr, len));
     let st = c.data();
     let token = token as u32;
@@ -753,6 +803,7 @@ fn proxy_grpc_send(mut c: C<'_>, token: i32, ptr: i32, len: i32, _end: i32) -> R
 }
 
 fn proxy_grpc_cancel(mut c: C<'_>, token: i32) -> R {
+    mark(&mut c, "proxy_grpc_cancel");
     let st = c.data_mut();
     let token = token as u32;
     let found = st.grpc_calls.remove(&token).is_some() | st.grpc_streams.remove(&token);
@@ -762,6 +813,7 @@ fn proxy_grpc_cancel(mut c: C<'_>, token: i32) -> R {
 // ---- metrics ----
 
 fn proxy_define_metric(mut c: C<'_>, kind: i32, name_ptr: i32, name_len: i32, id_ptr: i32) -> R {
+    mark(&mut c, "proxy_define_metric");
     let name = read_or_fail!(read_string(&mut c, name_ptr, name_len));
     match c.data().shared.define_metric(kind, &name) {
         Ok(id) => Ok(if write_u32(&mut c, id_ptr, id) {
@@ -773,7 +825,8 @@ fn proxy_define_metric(mut c: C<'_>, kind: i32, name_ptr: i32, name_len: i32, id
     }
 }
 
-fn proxy_increment_metric(c: C<'_>, id: i32, offset: i64) -> R {
+fn proxy_increment_metric(mut c: C<'_>, id: i32, offset: i64) -> R {
+    mark(&mut c, "proxy_increment_metric");
     Ok(c.data().shared.increment_metric(id as u32, offset))
 }
 
@@ -782,6 +835,7 @@ fn proxy_record_metric(c: C<'_>, id: i32, value: i64) -> R {
 }
 
 fn proxy_get_metric(mut c: C<'_>, id: i32, ptr: i32) -> R {
+    mark(&mut c, "proxy_get_metric");
     match c.data().shared.get_metric(id as u32) {
         Ok(v) => Ok(if write_u64(&mut c, ptr, v) {
             status::OK

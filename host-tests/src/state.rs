@@ -127,6 +127,9 @@ pub(crate) struct HostState {
     pub status: (u32, Vec<u8>),
     pub done_calls: u32,
     pub rng: u64,
+    /// When on, every export called and every import the guest calls, with
+    /// the fuel left at that moment (see [`crate::Vm::trace_fuel`]).
+    pub fuel_trace: Option<Vec<(String, u64)>>,
 }
 
 impl HostState {
@@ -160,6 +163,7 @@ impl HostState {
             grpc_receive: None,
             status: (0, Vec::new()),
             done_calls: 0,
+            fuel_trace: None,
             rng: 0x9E37_79B9_7F4A_7C15,
         }
     }

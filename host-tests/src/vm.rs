@@ -228,6 +228,34 @@ impl Vm {
         self.store.get_fuel().ok().map(|left| FUEL_TANK - left)
     }
 
+    /// Starts (or stops) keeping a fuel trace: every export the harness calls
+    /// and every import the guest calls, with the fuel left at that moment.
+    /// [`take_fuel_trace`](Self::take_fuel_trace) returns the guest's work
+    /// between consecutive marks.
+    pub fn trace_fuel(&mut self, on: bool) {
+        self.store.data_mut().fuel_trace = on.then(Vec::new);
+    }
+
+    /// The fuel trace so far as (mark, fuel burnt since the previous mark),
+    /// emptied.
+    pub fn take_fuel_trace(&mut self) -> Vec<(String, u64)> {
+        let trace = self
+            .store
+            .data_mut()
+            .fuel_trace
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(trace.len());
+        let mut prev: Option<u64> = None;
+        for (name, left) in trace {
+            let burnt = prev.map_or(0, |p| p.saturating_sub(left));
+            out.push((name, burnt));
+            prev = Some(left);
+        }
+        out
+    }
+
     /// The period the filter set with `proxy_set_tick_period_milliseconds` (0 = none).
     pub fn tick_period_ms(&self) -> u32 {
         self.store.data().tick_period_ms
@@ -454,11 +482,19 @@ impl Vm {
             })
             .collect();
         let mut results = vec![Val::I32(0); ty.results().len()];
+        let left = self.store.get_fuel().unwrap_or(0);
         let st = self.store.data_mut();
         st.current = ctx;
         st.effective = 0;
+        if let Some(t) = st.fuel_trace.as_mut() {
+            t.push((format!("> {name}"), left));
+        }
         let log_mark = st.logs.len();
         let outcome = func.call(&mut self.store, &params, &mut results);
+        let left = self.store.get_fuel().unwrap_or(0);
+        if let Some(t) = self.store.data_mut().fuel_trace.as_mut() {
+            t.push((format!("< {name}"), left));
+        }
         let st = self.store.data_mut();
         st.current = 0;
         st.effective = 0;

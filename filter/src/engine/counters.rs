@@ -327,6 +327,7 @@ impl<C: CasCells> CounterStore for CasStore<C> {
         admit: &dyn Fn(f64) -> bool,
     ) -> Result<f64, StoreError> {
         let cell = Self::cell_key(key);
+        crate::probe!("counters: cell key hashed");
         let record = self.update(&cell, &|current| {
             let value = Record::value_in(current, slot) + amount;
             if !admit(value) {

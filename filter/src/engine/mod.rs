@@ -153,6 +153,7 @@ pub fn evaluate(
         }
     }
 
+    crate::probe!("engine: checks done");
     // 5. Limits, all or none.
     let mut outcome = match reserve(
         policy,
@@ -167,6 +168,7 @@ pub fn evaluate(
         Err(refused) => return refused,
     };
 
+    crate::probe!("engine: reserved");
     // 6. Approval.
     if let Some(action) = applicable()
         .filter_map(|t| t.action.as_ref())
@@ -235,6 +237,7 @@ fn reserve(
     let mut values: Vec<(usize, f64)> = Vec::with_capacity(amounts.len());
     for (index, counter, amount) in amounts {
         let key = counter_key(counter, scopes);
+        crate::probe!("engine: counter key");
         let slot = Slot::at(counter.window, now_ms);
         let own_conditions: Vec<&Condition> = waiting
             .iter()

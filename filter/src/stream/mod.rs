@@ -178,16 +178,19 @@ impl Stream {
         end_of_stream: bool,
     ) -> Action {
         let headers = host.request_headers();
+        crate::probe!("headers read");
         self.mcp_path = config.is_mcp_path(headers.get(":path").unwrap_or_default());
         let caller = config.caller(&Facts {
             headers: &headers,
             host: &*host,
         });
+        crate::probe!("caller named");
         let namespace = match &config.counter_namespace {
             Some(ns) => ns.clone(),
             None if config.has_counters() => host.default_namespace(),
             None => String::new(),
         };
+        crate::probe!("namespace");
         self.handoff.policy = caller.policy;
         self.handoff.read = self.mcp_path;
         self.request = RequestInfo {
@@ -203,6 +206,7 @@ impl Stream {
                 .get(":method")
                 .is_some_and(|m| m.eq_ignore_ascii_case("POST")),
         };
+        crate::probe!("request info");
         // Servers read the first of these; the filter would key session
         // limits on both. One value each, or the request is refused.
         if let Some(name) = ["mcp-session-id", "mcp-protocol-version"]
@@ -354,6 +358,7 @@ impl Stream {
     fn judge_body(&mut self, config: &Config, host: &mut dyn Host, body: &[u8]) -> Action {
         let mut fallback = None;
         let ctx = self.context(config, host, &mut fallback);
+        crate::probe!("context");
         let parsed = match mcp::parse(body) {
             Ok(parsed) => parsed,
             Err(refusal) => {
@@ -376,7 +381,9 @@ impl Stream {
             let decision = refused(&refusal, ctx);
             return self.finish(config, host, decision, Vec::new(), body);
         }
+        crate::probe!("parsed, routing checked");
         let judgement = judge(config, &parsed, ctx, host.counters());
+        crate::probe!("judged");
         let action = self.finish(
             config,
             host,
@@ -417,6 +424,7 @@ impl Stream {
         body: &[u8],
     ) -> Action {
         audit(config, host, &decision);
+        crate::probe!("audited");
         if decision.decision.blocks() && !body.is_empty() {
             let batch = mcp::first_significant(body) == Some(b'[');
             decision.set_raw_ids(mcp::raw_ids(body), batch);
@@ -521,10 +529,9 @@ fn roll_back(host: &mut dyn Host, reservations: &[Reservation]) {
 /// logs print, and the metrics.
 fn audit(config: &Config, host: &mut dyn Host, decision: &Decision) {
     if config.audit.log {
-        host.log(
-            Level::Info,
-            &format!("mcp_policy decision {}", decision.to_json()),
-        );
+        let line = format!("mcp_policy decision {}", decision.to_json());
+        crate::probe!("audit line written");
+        host.log(Level::Info, &line);
     }
     // Each is a host call: unset keys print as "-" in access logs anyway.
     host.filter_state("mcp_policy.decision", decision.decision.label());

@@ -6,6 +6,9 @@
 //!     [--json OUT.json] [--quick] [--profile N]
 //! ```
 //!
+//! `--trace` prints where the fuel of one allowed 1 KiB exchange goes, between
+//! consecutive host calls (each import the filter calls, each callback).
+//!
 //! `--profile N` only runs N allowed 1 KiB exchanges on one warm VM, for
 //! `MCP_POLICY_PERFMAP=1 perf record -g cost --profile N` (build the `.wasm` with
 //! `CARGO_PROFILE_RELEASE_STRIP=false` to keep function names).
@@ -57,6 +60,8 @@ struct Args {
     quick: bool,
     /// Only run this many 1 KiB exchanges, for a profiler (see `--profile`).
     profile: Option<usize>,
+    /// Only print the fuel trace of one warm 1 KiB exchange.
+    trace: bool,
 }
 
 fn usage() -> ! {
@@ -79,6 +84,7 @@ fn parse_args() -> Args {
         json: None,
         quick: false,
         profile: None,
+        trace: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -89,6 +95,7 @@ fn parse_args() -> Args {
             }
             "--json" => args.json = Some(it.next().map(PathBuf::from).unwrap_or_else(|| usage())),
             "--quick" => args.quick = true,
+            "--trace" => args.trace = true,
             "--profile" => {
                 args.profile = Some(
                     it.next()
@@ -461,6 +468,25 @@ fn main() -> Result<()> {
             "{} is missing: cargo build --release --target wasm32-wasip1 -p mcp-policy-filter",
             args.wasm.display()
         );
+    }
+    if args.trace {
+        let plugin = Plugin::load_with_fuel(&args.wasm)?;
+        let (config, _) = bench_config(&args)?;
+        let mut vm = configured(&plugin, &config)?;
+        let body = call_body(TOOL, KIB);
+        // Warm: counter keys exist, caches are filled.
+        exchange(&mut vm, AGENT, &body, usize::MAX, &|_| 0)?;
+        vm.trace_fuel(true);
+        exchange(&mut vm, AGENT, &body, usize::MAX, &|_| 0)?;
+        let trace = vm.take_fuel_trace();
+        vm.trace_fuel(false);
+        let total: u64 = trace.iter().map(|(_, f)| f).sum();
+        println!("Fuel of one allowed 1 KiB exchange, by the host call that ends each stretch of guest work");
+        for (mark, fuel) in &trace {
+            println!("{fuel:>8}  {mark}");
+        }
+        println!("{total:>8}  total");
+        return Ok(());
     }
     if let Some(n) = args.profile {
         // For `MCP_POLICY_PERFMAP=1 perf record -g cost --profile N`: nothing but
