@@ -143,8 +143,10 @@ fn plural(n: usize) -> &'static str {
 struct Headers(HashMap<String, String>);
 
 impl RequestFacts for Headers {
-    fn header(&self, name: &str) -> Option<String> {
-        self.0.get(name).cloned()
+    fn header(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        self.0
+            .get(name)
+            .map(|v| std::borrow::Cow::Borrowed(v.as_str()))
     }
     fn property(&self, _path: &[&str]) -> Option<Vec<u8>> {
         None
@@ -190,7 +192,11 @@ fn explain(
         Ok(b) => b,
         Err(e) => return fail(&format!("cannot read {}: {e}", request.display())),
     };
-    let session = session.or_else(|| facts.header("mcp-session-id"));
+    let session = session.or_else(|| {
+        facts
+            .header("mcp-session-id")
+            .map(std::borrow::Cow::into_owned)
+    });
     let request_id = facts.header("x-request-id");
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

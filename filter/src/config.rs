@@ -16,6 +16,7 @@ use crate::fields::{expect_array, expect_str, ConfigError, Fields, Loc, Report};
 use crate::json::{self, Json, Num};
 use crate::names::Names;
 use crate::policy::{read_policy, sha256_hex, Policy};
+use std::borrow::Cow;
 
 /// The validated configuration.
 #[derive(Debug)]
@@ -72,16 +73,27 @@ pub enum PeerField {
 }
 
 impl IdentitySource {
-    /// The source's namespace: part of every identity it yields, so values
-    /// from two sources are never one identity.
-    pub fn tag(&self) -> String {
+    /// The source's namespace, written into every identity it yields, so
+    /// values from two sources are never one identity.
+    fn push_tag(&self, out: &mut String) {
         match self {
-            IdentitySource::Header(name) => format!("header:{name}"),
-            IdentitySource::JwtClaim { provider, claim } => {
-                format!("jwt_claim:{provider}:{}", claim.join("."))
+            IdentitySource::Header(name) => {
+                out.push_str("h:");
+                out.push_str(name);
             }
-            IdentitySource::Peer(field) => format!("peer:{}", field.label()),
-            IdentitySource::BearerSha256 => "bearer_sha256".into(),
+            IdentitySource::JwtClaim { provider, claim } => {
+                out.push_str("j:");
+                out.push_str(provider);
+                for (i, part) in claim.iter().enumerate() {
+                    out.push(if i == 0 { ':' } else { '.' });
+                    out.push_str(part);
+                }
+            }
+            IdentitySource::Peer(field) => {
+                out.push_str("p:");
+                out.push_str(field.label());
+            }
+            IdentitySource::BearerSha256 => out.push('b'),
         }
     }
 
@@ -101,10 +113,15 @@ impl IdentitySource {
 /// The identity key every caller no grant matches counts under.
 const UNMATCHED: &str = "\u{1f}unmatched";
 
-/// The identity key of a value from a source: the source's tag, a unit
-/// separator, the value.
+/// The identity key of a value from a source: the source's tag (`h:` and
+/// the header's name, `j:` the provider and claim, `p:` the peer field,
+/// `b`), a unit separator, the value.
 fn identity_key(source: &IdentitySource, value: &str) -> String {
-    format!("{}\u{1f}{value}", source.tag())
+    let mut key = String::with_capacity(value.len().saturating_add(24));
+    source.push_tag(&mut key);
+    key.push('\u{1f}');
+    key.push_str(value);
+    key
 }
 
 impl PeerField {
@@ -156,8 +173,8 @@ const MAX_MAX_BODY_BYTES: u64 = 64 << 20;
 
 /// What the host can tell about the request, for naming the caller.
 pub trait RequestFacts {
-    /// A request header by lower-case name.
-    fn header(&self, name: &str) -> Option<String>;
+    /// A request header by lower-case name (every value, joined).
+    fn header(&self, name: &str) -> Option<Cow<'_, str>>;
     /// An Envoy property (`get_property`), as bytes.
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
 }
@@ -283,15 +300,16 @@ fn pointer_escape(s: &str) -> String {
 
 /// The value a source yields for this request, if any.
 fn identify(source: &IdentitySource, facts: &dyn RequestFacts) -> Option<String> {
-    let non_empty = |s: String| {
+    let non_empty = |s: &str| {
         let t = s.trim();
         (!t.is_empty()).then(|| t.to_owned())
     };
     match source {
-        IdentitySource::Header(name) => facts.header(name).and_then(non_empty),
+        IdentitySource::Header(name) => facts.header(name).as_deref().and_then(non_empty),
         IdentitySource::Peer(field) => facts
             .property(&["connection", field.property()])
             .and_then(|b| String::from_utf8(b).ok())
+            .as_deref()
             .and_then(non_empty),
         IdentitySource::JwtClaim { provider, claim } => {
             let mut path = vec![
@@ -301,7 +319,9 @@ fn identify(source: &IdentitySource, facts: &dyn RequestFacts) -> Option<String>
                 provider.as_str(),
             ];
             path.extend(claim.iter().map(String::as_str));
-            claim_text(facts.property(&path)?).and_then(non_empty)
+            claim_text(facts.property(&path)?)
+                .as_deref()
+                .and_then(non_empty)
         }
         IdentitySource::BearerSha256 => {
             let header = facts.header("authorization")?;

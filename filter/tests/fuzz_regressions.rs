@@ -46,7 +46,7 @@ fn decide(config: &Config, body: &[u8]) -> mcp_policy::decision::Decision {
 struct NoFacts;
 
 impl mcp_policy::config::RequestFacts for NoFacts {
-    fn header(&self, _: &str) -> Option<String> {
+    fn header(&self, _: &str) -> Option<std::borrow::Cow<'_, str>> {
         None
     }
     fn property(&self, _: &[&str]) -> Option<Vec<u8>> {

@@ -14,8 +14,8 @@ pub struct Facts {
 }
 
 impl RequestFacts for Facts {
-    fn header(&self, name: &str) -> Option<String> {
-        lookup(&self.headers, name)
+    fn header(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        lookup(&self.headers, name).map(std::borrow::Cow::Owned)
     }
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         property(&self.properties, path)

@@ -25,8 +25,10 @@ impl Facts {
 }
 
 impl RequestFacts for Facts {
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).cloned()
+    fn header(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        self.headers
+            .get(name)
+            .map(|v| std::borrow::Cow::Borrowed(v.as_str()))
     }
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         let key: Vec<String> = path.iter().map(|s| s.to_string()).collect();
@@ -192,7 +194,7 @@ fn bearer_tokens_match_by_digest_and_never_appear() {
     assert_eq!(caller.grant.as_deref(), Some("g"));
     assert_eq!(
         caller.identity.as_deref(),
-        Some(format!("bearer_sha256\u{1f}{digest}").as_str())
+        Some(format!("b\u{1f}{digest}").as_str())
     );
     assert!(!format!("{caller:?}").contains("s3cret"));
     let unmatched = c.caller(&Facts::default().header("authorization", "Basic czNjcmV0"));

@@ -20,7 +20,7 @@
 mod headers;
 mod watch;
 
-pub use headers::{foreign_charset, Headers};
+pub use headers::{contains_ignore_case, foreign_charset, Headers, Slot};
 pub use watch::Handoff;
 
 use crate::config::{Caller, Config, RequestFacts};
@@ -30,6 +30,7 @@ use crate::json::{self, Json};
 use crate::judge::{judge, refused, Context};
 use crate::mcp::{self, Refusal, Sniff};
 use crate::respond;
+use std::borrow::Cow;
 use watch::Watcher;
 
 /// What the host should do with the stream after a callback.
@@ -95,8 +96,8 @@ struct Facts<'h> {
 }
 
 impl RequestFacts for Facts<'_> {
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers.owned(name)
+    fn header(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.headers.get(name)
     }
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         self.host.property(path)
@@ -178,8 +179,23 @@ impl Stream {
         end_of_stream: bool,
     ) -> Action {
         let headers = host.request_headers();
+        let [path, method, session, protocol, request_id, mcp_method, mcp_name, accept, accept_encoding, authorization, content_encoding, content_type] =
+            headers.slots([
+                ":path",
+                ":method",
+                "mcp-session-id",
+                "mcp-protocol-version",
+                "x-request-id",
+                "mcp-method",
+                "mcp-name",
+                "accept",
+                "accept-encoding",
+                "authorization",
+                "content-encoding",
+                "content-type",
+            ]);
         crate::probe!("headers read");
-        self.mcp_path = config.is_mcp_path(headers.get(":path").unwrap_or_default());
+        self.mcp_path = config.is_mcp_path(&headers.value(path).unwrap_or_default());
         let caller = config.caller(&Facts {
             headers: &headers,
             host: &*host,
@@ -193,25 +209,31 @@ impl Stream {
         crate::probe!("namespace");
         self.handoff.policy = caller.policy;
         self.handoff.read = self.mcp_path;
+        let owned = |slot: Slot| headers.value(slot).map(Cow::into_owned);
+        let protocol_version = owned(protocol);
         self.request = RequestInfo {
             caller: Some(caller),
             namespace,
-            session: session_key(&headers),
-            request_id: headers.owned("x-request-id"),
-            protocol_version: headers.owned("mcp-protocol-version"),
-            mcp_method: headers.owned("mcp-method"),
-            mcp_name: headers.owned("mcp-name"),
-            accept_encoding: headers.get("accept-encoding").is_some(),
+            session: session_key(protocol_version.as_deref(), owned(session)),
+            request_id: owned(request_id),
+            protocol_version,
+            mcp_method: owned(mcp_method),
+            mcp_name: owned(mcp_name),
+            accept_encoding: accept_encoding.present(),
             post: headers
-                .get(":method")
-                .is_some_and(|m| m.eq_ignore_ascii_case("POST")),
+                .first_bytes(method)
+                .is_some_and(|m| m.eq_ignore_ascii_case(b"POST")),
         };
         crate::probe!("request info");
         // Servers read the first of these; the filter would key session
         // limits on both. One value each, or the request is refused.
-        if let Some(name) = ["mcp-session-id", "mcp-protocol-version"]
-            .into_iter()
-            .find(|n| headers.count(n) > 1)
+        if let Some(name) = [
+            (session, "mcp-session-id"),
+            (protocol, "mcp-protocol-version"),
+        ]
+        .into_iter()
+        .find(|(slot, _)| slot.count() > 1)
+        .map(|(_, name)| name)
         {
             let refusal = Refusal {
                 code: codes::INVALID_REQUEST,
@@ -220,14 +242,14 @@ impl Stream {
             };
             return self.refuse(config, host, &refusal);
         }
-        if config.strip_authorization && headers.get("authorization").is_some() {
+        if config.strip_authorization && authorization.present() {
             host.remove_request_header("authorization");
         }
         // Responses the filter reads (every one on the MCP paths, and any
         // event stream: it may replay a tool list) must come uncompressed.
         let may_stream = headers
-            .owned("accept")
-            .is_some_and(|a| a.to_ascii_lowercase().contains("text/event-stream"));
+            .value(accept)
+            .is_some_and(|a| contains_ignore_case(a.as_bytes(), b"text/event-stream"));
         if self.request.accept_encoding && (self.mcp_path || may_stream) {
             host.remove_request_header("accept-encoding");
             self.request.accept_encoding = false;
@@ -244,7 +266,7 @@ impl Stream {
             self.phase = Phase::Passed;
             return Action::Continue;
         }
-        let encoding = headers.owned("content-encoding").unwrap_or_default();
+        let encoding = headers.value(content_encoding).unwrap_or_default();
         let encoding = encoding.trim();
         if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
             // A compressed body could hide a tools/call: never let one past.
@@ -258,7 +280,7 @@ impl Stream {
             return self.refuse(config, host, &refusal);
         }
         if let Some(charset) = headers
-            .owned("content-type")
+            .value(content_type)
             .as_deref()
             .and_then(foreign_charset)
         {
@@ -499,7 +521,7 @@ impl Stream {
 /// of any revision the Python SDK does not handshake, which it serves the
 /// same, stateless, way) is run whatever session id it carries, so a client
 /// could invent one per call: it counts as the caller's own session.
-fn session_key(headers: &Headers) -> Option<String> {
+fn session_key(protocol_version: Option<&str>, session: Option<String>) -> Option<String> {
     const WITH_SESSIONS: [&str; 5] = [
         "2024-10-07",
         "2024-11-05",
@@ -507,9 +529,9 @@ fn session_key(headers: &Headers) -> Option<String> {
         "2025-06-18",
         "2025-11-25",
     ];
-    match headers.get("mcp-protocol-version") {
+    match protocol_version {
         Some(v) if !WITH_SESSIONS.contains(&v) => None,
-        _ => headers.owned("mcp-session-id"),
+        _ => session,
     }
 }
 
@@ -529,7 +551,9 @@ fn roll_back(host: &mut dyn Host, reservations: &[Reservation]) {
 /// logs print, and the metrics.
 fn audit(config: &Config, host: &mut dyn Host, decision: &Decision) {
     if config.audit.log {
-        let line = format!("mcp_policy decision {}", decision.to_json());
+        let mut line = String::with_capacity(600);
+        line.push_str("mcp_policy decision ");
+        decision.write_json(&mut line);
         crate::probe!("audit line written");
         host.log(Level::Info, &line);
     }

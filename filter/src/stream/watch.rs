@@ -99,19 +99,21 @@ impl Watcher {
 
     pub fn on_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Action {
         let headers = host.response_headers();
+        let [status, content_type, content_encoding] =
+            headers.slots([":status", "content-type", "content-encoding"]);
         let status: u32 = headers
-            .get(":status")
+            .value(status)
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0);
         let details = host.property(&["response", "code_details"]);
-        let content_type = headers
-            .get("content-type")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        self.sse = content_type.trim_start().starts_with("text/event-stream");
-        let json = content_type.contains("json");
+        let content_type = headers.value(content_type).unwrap_or_default();
+        let content_type = content_type.trim_start().as_bytes();
+        self.sse = content_type
+            .get(..17)
+            .is_some_and(|t| t.eq_ignore_ascii_case(b"text/event-stream"));
+        let json = super::contains_ignore_case(content_type, b"json");
         let encoded = headers
-            .get("content-encoding")
+            .value(content_encoding)
             .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
         self.settled = true;
         if never_delivered(details.as_deref()) {
