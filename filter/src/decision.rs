@@ -141,8 +141,202 @@ impl Decision {
         }
     }
 
+    /// The decision as compact JSON, the same text serde writes for it
+    /// (a unit test holds the two together): written directly, because the
+    /// audit line is written for every request.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = String::with_capacity(512);
+        self.write_json(&mut out);
+        out
+    }
+
+    /// Appends the decision's JSON to `out`.
+    pub fn write_json(&self, out: &mut String) {
+        out.push_str("{\"decision\":\"");
+        out.push_str(self.decision.label());
+        out.push_str("\",\"tool\":");
+        push_opt(out, self.tool.as_deref());
+        out.push_str(",\"method\":");
+        push_opt(out, self.method.as_deref());
+        out.push_str(",\"grant\":");
+        push_opt(out, self.grant.as_deref());
+        out.push_str(",\"session\":");
+        push_opt(out, self.session.as_deref());
+        out.push_str(",\"rule\":");
+        push_str(out, &self.rule);
+        out.push_str(",\"reason\":");
+        push_str(out, &self.reason);
+        out.push_str(",\"counters\":[");
+        for (i, c) in self.counters.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"counter\":");
+            push_str(out, &c.counter);
+            out.push_str(",\"scope\":\"");
+            out.push_str(c.scope);
+            out.push_str("\",\"value\":");
+            push_number(out, c.value);
+            out.push_str(",\"max\":");
+            match c.max {
+                Some(m) => push_number(out, m),
+                None => out.push_str("null"),
+            }
+            out.push_str(",\"window_reset_ms\":");
+            push_u64(out, c.window_reset_ms);
+            out.push('}');
+        }
+        out.push_str("],\"arg_keys\":[");
+        for (i, k) in self.arg_keys.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_str(out, k);
+        }
+        out.push(']');
+        if let Some(digest) = &self.arg_sha256 {
+            out.push_str(",\"arg_sha256\":");
+            push_str(out, digest);
+        }
+        out.push_str(",\"policy_sha256\":");
+        push_opt(out, self.policy_sha256.as_deref());
+        out.push_str(",\"request_id\":");
+        push_opt(out, self.request_id.as_deref());
+        if let Some(ms) = self.retry_after_ms {
+            out.push_str(",\"retry_after_ms\":");
+            push_u64(out, ms);
+        }
+        if !self.elements.is_empty() {
+            out.push_str(",\"elements\":[");
+            for (i, e) in self.elements.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                e.write_json(out);
+            }
+            out.push(']');
+        }
+        out.push('}');
+    }
+}
+
+fn push_opt(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => push_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+/// A JSON string, escaped as serde_json escapes it: quotes, backslashes
+/// and control characters; everything else as it is.
+pub fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let clean = crate::json::plain_len(bytes);
+    if clean == bytes.len() {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
+    let mut plain = 0usize;
+    for (i, b) in s.bytes().enumerate() {
+        let escape: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(s.get(plain..i).unwrap_or_default());
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(
+                HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
+            ));
+            out.push(char::from(
+                HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0'),
+            ));
+        } else {
+            out.push_str(escape);
+        }
+        plain = i.saturating_add(1);
+    }
+    out.push_str(s.get(plain..).unwrap_or_default());
+    out.push('"');
+}
+
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at = at.saturating_sub(1);
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0'.saturating_add(u8::try_from(n % 10).unwrap_or(0));
+        }
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in digits.get(at..).unwrap_or_default() {
+        out.push(char::from(d));
+    }
+}
+
+/// A count as `number` serialises it: an integer when it is one.
+fn push_number(out: &mut String, v: f64) {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        if v < 0.0 {
+            out.push('-');
+        }
+        push_u64(out, v.abs() as u64);
+    } else {
+        out.push_str(&serde_json::to_string(&v).unwrap_or_default());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_direct_writer_writes_what_serde_writes() {
+        let mut d = Decision::new(Verdict::RateLimited);
+        d.tool = Some("ec\"ho\u{1}\n\u{2028}é".into());
+        d.method = Some("tools/call".into());
+        d.rule = "/tools/echo/rate_limit".into();
+        d.reason = "Rate limit of 3 per minute reached\\".into();
+        d.counters = vec![
+            CounterState {
+                counter: "_rate_minute".into(),
+                scope: "grant",
+                value: 3.0,
+                max: Some(3.0),
+                window_reset_ms: 12_345,
+            },
+            CounterState {
+                counter: "spend".into(),
+                scope: "session",
+                value: 19.99,
+                max: None,
+                window_reset_ms: 0,
+            },
+        ];
+        d.arg_keys = vec!["a".into(), "b\tc".into()];
+        d.arg_sha256 = Some("ab".into());
+        d.policy_sha256 = Some("cd".into());
+        d.request_id = Some("r-1".into());
+        d.retry_after_ms = Some(u64::MAX);
+        let mut batch = Decision::new(Verdict::Deny);
+        batch.elements = vec![d.clone(), Decision::new(Verdict::Allow)];
+        for d in [&d, &batch, &Decision::new(Verdict::Invalid)] {
+            assert_eq!(d.to_json(), serde_json::to_string(d).unwrap());
+        }
     }
 }
 

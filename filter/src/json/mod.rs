@@ -20,6 +20,12 @@ pub use fold::same_key;
 pub use num::{Dec, Num};
 pub use read::parse;
 
+/// How many bytes from the start of `s` need no escape in a JSON string
+/// (no quote, backslash or control character), eight at a time.
+pub fn plain_len(s: &[u8]) -> usize {
+    read::plain_run(s, 0).0
+}
+
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::borrow::Cow;
 use std::fmt;

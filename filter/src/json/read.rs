@@ -374,7 +374,7 @@ impl<'a> Reader<'a> {
 /// backslash or control character (or the end of the input); and whether
 /// the run holds a byte above 0x7F. Eight bytes at a time: a string's
 /// contents are most of a body.
-fn plain_run(bytes: &[u8], at: usize) -> (usize, bool) {
+pub(crate) fn plain_run(bytes: &[u8], at: usize) -> (usize, bool) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
