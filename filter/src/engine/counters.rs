@@ -198,6 +198,20 @@ pub struct CasStore<C> {
 
 /// The cell of the creation lock.
 pub const CREATION_LOCK: &str = "mcp_policy:lock";
+/// What every counter cell's key starts with.
+pub const CELL_PREFIX: &str = "mcp_policy:c:";
+/// The longest cell key: with its 24-byte record, 120 bytes of shared data
+/// per counter and caller (SPEC §8: at most 128).
+pub const MAX_CELL_KEY: usize = 96;
+
+/// The first 16 bytes of the SHA-256 of `bytes`.
+pub fn digest16(bytes: &[u8]) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(bytes);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(digest.get(..16).unwrap_or(&[0u8; 16]));
+    out
+}
 /// What a new counter cell holds: nothing counted, in no window.
 const EMPTY: Record = Record {
     slot: Slot {
@@ -219,15 +233,19 @@ impl<C: CasCells> CasStore<C> {
         }
     }
 
-    /// The cell key of a counter key: fixed-size, so that memory per caller
-    /// is bounded whatever the identity looks like.
-    pub fn cell_key(key: &str) -> String {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(key.as_bytes());
-        let mut out = String::with_capacity(45);
-        out.push_str("mcp_policy:c:");
-        crate::policy::push_hex(&mut out, digest.get(..16).unwrap_or(&digest));
-        out
+    /// The cell key of a counter key: the key itself when it is no longer
+    /// than `MAX_CELL_KEY` (the engine makes its keys so, see
+    /// `engine::counter_key`), else a fixed-size digest of it. So memory per
+    /// caller is bounded whatever the identity looks like.
+    pub fn cell_key(key: &str) -> std::borrow::Cow<'_, str> {
+        if key.len() <= MAX_CELL_KEY {
+            return std::borrow::Cow::Borrowed(key);
+        }
+        let mut out = String::with_capacity(46);
+        out.push_str(CELL_PREFIX);
+        out.push('#');
+        crate::policy::push_hex(&mut out, &digest16(key.as_bytes()));
+        std::borrow::Cow::Owned(out)
     }
 
     /// Makes sure the creation lock cell exists. Called when the plugin
@@ -495,10 +513,12 @@ mod tests {
     }
 
     #[test]
-    fn cell_keys_are_fixed_size() {
+    fn cell_keys_are_bounded() {
         let short = CasStore::<EnvoyLikeCells>::cell_key("a");
-        let long = CasStore::<EnvoyLikeCells>::cell_key(&"x".repeat(10_000));
-        assert_eq!(short.len(), long.len());
-        assert_eq!(short.len(), 45);
+        assert_eq!(short, "a");
+        let text = "x".repeat(10_000);
+        let long = CasStore::<EnvoyLikeCells>::cell_key(&text);
+        assert_eq!(long.len(), 46);
+        assert!(long.starts_with("mcp_policy:c:#"));
     }
 }

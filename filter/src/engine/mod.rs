@@ -391,27 +391,46 @@ fn amount_at(args: Option<&Object<'_>>, path: &crate::policy::ArgPath) -> Result
     amount
 }
 
-/// The store key of a counter for this caller: the namespace, the
-/// counter's own prefix (policy, tool, counter, scope), and the scope's value.
+/// The store key of a counter for this caller: `mcp_policy:c:`, a 64-bit
+/// digest of the namespace and the counter's own prefix (policy, tool,
+/// counter, scope, window: the operator's words, not the caller's), then the
+/// scope's value as it is (`=`), or, when that is longer than 66 bytes, a
+/// SHA-256 digest of it (`#`). At most 96 bytes (`counters::MAX_CELL_KEY`),
+/// and no hashing of what a caller sends in the common case.
 pub fn counter_key(counter: &Counter, scopes: Scopes<'_>) -> String {
+    const RAW_VALUE: usize = 66;
     let value = match counter.scope {
         Scope::Grant => scopes.identity,
         Scope::Session => scopes.session,
         Scope::Global => "",
     };
-    let mut key = String::with_capacity(
-        scopes
-            .namespace
-            .len()
-            .saturating_add(counter.key_prefix.len())
-            .saturating_add(value.len())
-            .saturating_add(1),
+    let mut key = String::with_capacity(counters::MAX_CELL_KEY);
+    key.push_str(counters::CELL_PREFIX);
+    let prefix = fnv1a(
+        fnv1a(fnv1a(FNV_OFFSET, scopes.namespace.as_bytes()), b"\x1f"),
+        counter.key_prefix.as_bytes(),
     );
-    key.push_str(scopes.namespace);
-    key.push('\u{1f}');
-    key.push_str(&counter.key_prefix);
-    key.push_str(value);
+    crate::policy::push_hex(&mut key, &prefix.to_be_bytes());
+    if value.len() <= RAW_VALUE {
+        key.push('=');
+        key.push_str(value);
+    } else {
+        key.push('#');
+        crate::policy::push_hex(&mut key, &counters::digest16(value.as_bytes()));
+    }
     key
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, 64 bits: for what the operator writes (names), never for what a
+/// caller chooses.
+fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
 }
 
 fn counter_json(value: f64) -> Json<'static> {
