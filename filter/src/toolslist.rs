@@ -20,7 +20,21 @@ use crate::policy::Policy;
 /// names `"tools"` plainly, or holds a `\u` escape (a reader decodes
 /// `"tool\u0073"` to the same key). Servers rarely write either otherwise.
 pub fn may_hold_list(text: &[u8]) -> bool {
-    text.windows(7).any(|w| w == b"\"tools\"") || text.windows(2).any(|w| w == b"\\u")
+    let mut at = 0usize;
+    loop {
+        // The next quote or backslash, eight bytes at a time.
+        let (stop, _) = crate::json::plain_run_from(text, at);
+        let Some(&b) = text.get(stop) else {
+            return false;
+        };
+        let next = text.get(stop.saturating_add(1)..).unwrap_or_default();
+        if (b == b'"' && next.starts_with(b"tools\""))
+            || (b == b'\\' && next.first() == Some(&b'u'))
+        {
+            return true;
+        }
+        at = stop.saturating_add(1);
+    }
 }
 
 /// A message that may hold a tool list but is not strict JSON: it is

@@ -26,6 +26,12 @@ pub fn plain_len(s: &[u8]) -> usize {
     read::plain_run(s, 0).0
 }
 
+/// From `at`, where the first quote, backslash or control character is
+/// (`s.len()` if none), and whether a byte above 0x7F came before it.
+pub fn plain_run_from(s: &[u8], at: usize) -> (usize, bool) {
+    read::plain_run(s, at)
+}
+
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::borrow::Cow;
 use std::fmt;

@@ -377,35 +377,51 @@ impl<'a> Reader<'a> {
 pub(crate) fn plain_run(bytes: &[u8], at: usize) -> (usize, bool) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    // Flags (the high bit of a byte) for a quote, a backslash, a byte below
+    // 0x20. The lowest flag is always exact: a borrow only ever disturbs
+    // the bytes above the one that caused it.
+    let stops = |w: u64| {
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let quote = zero(w ^ ONES.wrapping_mul(u64::from(b'"')));
+        let backslash = zero(w ^ ONES.wrapping_mul(u64::from(b'\\')));
+        let control = w.wrapping_sub(ONES.wrapping_mul(0x20)) & !w & HIGH;
+        quote | backslash | control
+    };
+    // Where the run ends in word `w` found at `done`, and the wide bytes
+    // before it.
+    let finish = |w: u64, flags: u64, done: usize, wide: u64| {
+        let first = flags.trailing_zeros() / 8;
+        let before = 1u64.wrapping_shl(first.wrapping_mul(8)).wrapping_sub(1);
+        let end = at
+            .saturating_add(done)
+            .saturating_add(usize::try_from(first).unwrap_or(8))
+            .min(bytes.len());
+        (end, (wide | (w & HIGH & before)) != 0)
+    };
     let rest = bytes.get(at..).unwrap_or_default();
     let mut wide = 0u64;
     let mut done = 0usize;
-    for chunk in rest.chunks_exact(8) {
-        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+    let mut words = rest.chunks_exact(8);
+    for chunk in words.by_ref() {
+        let Ok(eight) = <[u8; 8]>::try_from(chunk) else {
             break;
         };
-        let w = u64::from_le_bytes(word);
-        let quote = has_zero(w ^ ONES.wrapping_mul(u64::from(b'"')));
-        let backslash = has_zero(w ^ ONES.wrapping_mul(u64::from(b'\\')));
-        // A byte below 0x20 (bytes above 0x7F are never counted, their
-        // high bit being set in `w`).
-        let control = w.wrapping_sub(ONES.wrapping_mul(0x20)) & !w & HIGH;
-        if quote | backslash | control != 0 {
-            break;
+        let w = u64::from_le_bytes(eight);
+        let flags = stops(w);
+        if flags != 0 {
+            return finish(w, flags, done, wide);
         }
         wide |= w & HIGH;
         done = done.wrapping_add(8);
     }
-    let mut end = at.saturating_add(done);
-    for &b in rest.get(done..).unwrap_or_default() {
-        if b == b'"' || b == b'\\' || b < 0x20 {
-            break;
-        }
-        wide |= u64::from(b & 0x80);
-        end = end.saturating_add(1);
+    // The last bytes, padded with zeros: they stop the run where the input
+    // ends.
+    let mut last = [0u8; 8];
+    for (slot, &c) in last.iter_mut().zip(words.remainder()) {
+        *slot = c;
     }
-    (end, wide != 0)
+    let w = u64::from_le_bytes(last);
+    finish(w, stops(w), done, wide)
 }
 
 /// An integer literal that fits 64 bits, as serde_json reads it (`-0` is
@@ -513,6 +529,47 @@ mod tests {
             "{,}",
         ] {
             assert!(parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plain_runs_end_where_a_byte_at_a_time_says() {
+        let naive = |b: &[u8], at: usize| {
+            let run = &b[at..];
+            let end = run
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .unwrap_or(run.len());
+            (at + end, run[..end].iter().any(|&c| c >= 0x80))
+        };
+        let alphabet = [
+            b'a', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xc3, 0xff, 0x00, b'x',
+        ];
+        let mut seed = 7u64;
+        for len in 0..40 {
+            for _ in 0..200 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        let pick = (seed >> 33) as usize;
+                        // Mostly plain bytes, so runs get long.
+                        if pick % 5 == 0 {
+                            alphabet[pick % alphabet.len()]
+                        } else {
+                            b'a'
+                        }
+                    })
+                    .collect();
+                for at in 0..=len {
+                    assert_eq!(
+                        plain_run(&bytes, at),
+                        naive(&bytes, at),
+                        "{bytes:?} at {at}"
+                    );
+                }
+            }
         }
     }
 

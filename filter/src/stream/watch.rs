@@ -105,7 +105,13 @@ impl Watcher {
             .value(status)
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0);
-        let details = host.property(&["response", "code_details"]);
+        // A 2xx is the server's answer: only other statuses need Envoy's
+        // word on where they came from.
+        let details = if (200..300).contains(&status) {
+            None
+        } else {
+            host.property(&["response", "code_details"])
+        };
         let content_type = headers.value(content_type).unwrap_or_default();
         let content_type = content_type.trim_start().as_bytes();
         self.sse = content_type
@@ -168,6 +174,9 @@ impl Watcher {
             Mode::Pass => {}
             Mode::Read => {
                 let chunk = host.response_body(size).unwrap_or_default();
+                // Bytes of earlier chunks still held: this chunk alone is not
+                // what goes out.
+                let held = self.events.pending_len() > 0;
                 self.events.push(&chunk);
                 let out = if self.events.pending_len() > READ_LIMIT {
                     self.mode = Mode::Drop;
@@ -175,31 +184,47 @@ impl Watcher {
                         // Unread: nothing proves the call was not read.
                         self.refund = Refund::Answered;
                     }
-                    self.refusal()
+                    Some(self.refusal())
                 } else if self.sse {
                     let mut out = Vec::new();
+                    let mut changed = held;
                     while let Some(event) = self.events.next_event() {
-                        out.extend(self.read_event(config, &event));
+                        match self.read_event(config, &event) {
+                            Some(new) => {
+                                changed = true;
+                                out.extend(new);
+                            }
+                            None => out.extend(event),
+                        }
                     }
                     if end_of_stream {
                         let rest = self.events.take_rest();
-                        if !rest.is_empty() {
-                            out.extend(self.read_event(config, &rest));
+                        match self.read_event(config, &rest) {
+                            Some(new) => {
+                                changed = true;
+                                out.extend(new);
+                            }
+                            None => out.extend(rest),
                         }
                     }
-                    out
+                    // An event cut short at the chunk's end is held back.
+                    (changed || self.events.pending_len() > 0).then_some(out)
                 } else if end_of_stream {
                     let body = self.events.take_rest();
                     self.note_answers(&body);
                     match toolslist::cut(&body, self.policy(config)) {
-                        Ok(None) => body,
-                        Ok(Some(cut)) => cut,
-                        Err(toolslist::Unreadable) => self.refusal(),
+                        Ok(None) => held.then_some(body),
+                        Ok(Some(cut)) => Some(cut),
+                        Err(toolslist::Unreadable) => Some(self.refusal()),
                     }
                 } else {
-                    Vec::new()
+                    // Held until the whole answer is read.
+                    Some(Vec::new())
                 };
-                host.set_response_body(size, &out);
+                // A chunk that goes out as it came is left as it is.
+                if let Some(out) = out {
+                    host.set_response_body(size, &out);
+                }
                 if end_of_stream {
                     self.settle_refund(host);
                 }
@@ -265,24 +290,28 @@ impl Watcher {
         self.handoff.policy.and_then(|i| config.policy(i))
     }
 
-    /// One SSE event, its tool lists cut; an event that may hold a list but
-    /// cannot be read ends what the caller sees of the stream.
-    fn read_event(&mut self, config: &Config, event: &[u8]) -> Vec<u8> {
+    /// One SSE event, its tool lists cut (`None`: it goes out as it is); an
+    /// event that may hold a list but cannot be read ends what the caller
+    /// sees of the stream.
+    fn read_event(&mut self, config: &Config, event: &[u8]) -> Option<Vec<u8>> {
         if self.mode == Mode::Drop {
-            return Vec::new();
+            return Some(Vec::new());
+        }
+        if event.is_empty() {
+            return None;
         }
         let data = sse::data(event);
         if data.is_empty() {
             // A comment, a keep-alive, a retry hint, a priming event.
-            return event.to_vec();
+            return None;
         }
         self.note_answers(&data);
         match toolslist::cut(&data, self.policy(config)) {
-            Ok(None) => event.to_vec(),
-            Ok(Some(cut)) => sse::with_data(event, &cut),
+            Ok(None) => None,
+            Ok(Some(cut)) => Some(sse::with_data(event, &cut)),
             Err(toolslist::Unreadable) => {
                 self.mode = Mode::Drop;
-                self.refusal()
+                Some(self.refusal())
             }
         }
     }
