@@ -555,7 +555,7 @@ mod tests {
                             .wrapping_add(1442695040888963407);
                         let pick = (seed >> 33) as usize;
                         // Mostly plain bytes, so runs get long.
-                        if pick % 5 == 0 {
+                        if pick.is_multiple_of(5) {
                             alphabet[pick % alphabet.len()]
                         } else {
                             b'a'
