@@ -30,7 +30,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
-TARGETS = ["config", "mcp", "engine", "tool_call", "stream"]
+TARGETS = ["config", "mcp", "engine", "tool_call", "stream", "regex"]
 
 
 def load_policies(shared, cli):
@@ -297,6 +297,17 @@ def write(dirpath, blobs):
     return n
 
 
+def regex_seeds():
+    """Patterns policies use, each with a few haystacks (NUL-separated)."""
+    patterns = [
+        r"^[a-z0-9][a-z0-9._-]*$", r"^corp/", r"(?i)drop\s+table", r"\.\.", r"^/etc/",
+        r"@example\.com$", r"^[A-Za-z0-9 :;,.-]*$", r"\bfoo\b", r"(?m)^a$", r"a{2,3}|b+",
+        r"[[:alpha:]]+\d*", r"(?s).", r"\<x\>", r"(a|ab)(c|bcd)", r"[^\s]+@[^\s]+",
+    ]
+    hays = ["", "widgets", "corp/x", "DROP  table", "a\nb", "/etc/passwd", "x@example.com", "é"]
+    return [("\0".join([p] + hays)).encode() for p in patterns]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", default=os.path.join(os.path.dirname(REPO), "shared"))
@@ -364,6 +375,7 @@ def main():
         "engine": write(os.path.join(a.out, "engine"), engine),
         "tool_call": write(os.path.join(a.out, "tool_call"), tool_call),
         "stream": write(os.path.join(a.out, "stream"), stream_seeds(bodies, rng)),
+        "regex": write(os.path.join(a.out, "regex"), regex_seeds()),
     }
     print(f"build_corpus: {len(real)} real policies in {pol_dir}; new seeds: "
           + ", ".join(f"{k} {v}" for k, v in counts.items()))

@@ -13,8 +13,8 @@
 # panicked; the input is in fuzz/artifacts/<target>/ and the panic message in the log.
 #
 # Environment:
-#   FUZZ_TARGETS="mcp config"   targets to run (default: all five)
-#   FUZZ_JOBS=2                 targets run at once (default: number of cores, at most 5)
+#   FUZZ_TARGETS="mcp config"   targets to run (default: all six)
+#   FUZZ_JOBS=2                 targets run at once (default: number of cores, at most 6)
 #   FUZZ_SANITIZER=address      libFuzzer sanitizer (default none: the filter has no unsafe
 #                               code, and without ASan it runs 2-3x faster)
 #   MCP_POLICY_FUZZ_KNOWN=a,b   findings whose property is switched off; when unset, the
@@ -31,10 +31,10 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
     echo "usage: scripts/fuzz.sh [SECONDS]" >&2
     exit 2
 fi
-all_targets="config mcp engine tool_call stream"
+all_targets="config mcp engine tool_call stream regex"
 targets="${FUZZ_TARGETS:-$all_targets}"
 cores="$(nproc 2>/dev/null || echo 2)"
-jobs="${FUZZ_JOBS:-$(( cores < 5 ? cores : 5 ))}"
+jobs="${FUZZ_JOBS:-$(( cores < 6 ? cores : 6 ))}"
 sanitizer="${FUZZ_SANITIZER:-none}"
 shared="${MCP_POLICY_SHARED:-$(dirname "$repo")/shared}"
 

@@ -37,6 +37,7 @@ pub mod mcp;
 pub mod names;
 pub mod policy;
 pub mod probe;
+pub mod regex;
 pub mod respond;
 pub mod sse;
 pub mod stream;

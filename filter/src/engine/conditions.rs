@@ -25,9 +25,10 @@
 use crate::json::{self, Json, Num, Object};
 use crate::policy::{ArgPath, Test};
 
-/// The longest string a `regex` condition is applied to (bytes). Matching
-/// costs about a microsecond per byte in the proxy; a longer value makes the
-/// condition unknown, which denies (README, "Conditions").
+/// The longest string a `regex` condition is applied to (bytes); a longer
+/// value makes the condition unknown, which denies (README, "Conditions").
+/// A pattern with assertions inside it runs as an NFA, whose cost per byte
+/// grows with the pattern: the bound keeps that in check.
 pub const REGEX_MAX_INPUT: usize = 4096;
 
 /// Three-valued result of a condition (Kleene logic).

@@ -54,7 +54,7 @@ pub enum Test {
     Lte(Num),
     Gt(Num),
     Gte(Num),
-    Regex(regex_lite::Regex),
+    Regex(Box<crate::regex::Regex>),
     Contains(Json<'static>),
     Exists(bool),
 }
@@ -193,8 +193,8 @@ fn read_test(
             }
         },
         "regex" => match value {
-            Json::Str(pattern) => match regex_lite::Regex::new(pattern) {
-                Ok(re) => Some(Test::Regex(re)),
+            Json::Str(pattern) => match crate::regex::Regex::new(pattern) {
+                Ok(re) => Some(Test::Regex(Box::new(re))),
                 Err(e) => {
                     let first_line = e
                         .to_string()

@@ -1,0 +1,176 @@
+//! An NFA without assertions, determinised when the policy is read: then a
+//! match costs one table lookup per character of the haystack. The
+//! pattern's leading `^`/`\A` and trailing `$`/`\z` are kept as two flags
+//! (anchored at the start, at the end); a pattern with assertions anywhere
+//! else, or whose DFA would be too large, is run as an NFA instead.
+//!
+//! Does not own: building the NFA (`nfa`).
+
+use std::collections::BTreeMap;
+
+use super::nfa::{contains, Context, Nfa, Set, State};
+
+/// A determinised pattern.
+#[derive(Debug, Clone)]
+pub struct Dfa {
+    /// Class boundaries: class `k` holds the characters from `breaks[k-1]`
+    /// (or 0) up to `breaks[k]` (excluded).
+    breaks: Vec<u32>,
+    /// The class of each ASCII character.
+    ascii: [u16; 128],
+    classes: usize,
+    /// `table[state * classes + class]`; state 0 is dead.
+    table: Vec<u16>,
+    matching: Vec<bool>,
+    start: u16,
+    anchored_end: bool,
+}
+
+/// The most DFA states built before giving up for the NFA.
+const MAX_DFA_STATES: usize = 600;
+/// The most table entries.
+const MAX_TABLE: usize = 200_000;
+/// The most NFA state visits spent building, so that no pattern makes
+/// reading the policy slow; past it the pattern runs as an NFA.
+const MAX_WORK: usize = 1_000_000;
+
+impl Dfa {
+    /// The DFA of `nfa` (which has no assertions), or `None` when it would
+    /// be too large.
+    pub fn build(nfa: &Nfa, anchored_start: bool, anchored_end: bool) -> Option<Dfa> {
+        let mut breaks: Vec<u32> = Vec::new();
+        for state in &nfa.states {
+            if let State::Class { ranges, .. } = state {
+                for &(lo, hi) in ranges {
+                    breaks.push(u32::from(lo));
+                    breaks.push(u32::from(hi).saturating_add(1));
+                }
+            }
+        }
+        breaks.sort_unstable();
+        breaks.dedup();
+        breaks.retain(|&b| b > 0);
+        let classes = breaks.len().saturating_add(1);
+        // A character of each class, to decide its transitions.
+        let reps: Vec<char> = std::iter::once(0u32)
+            .chain(breaks.iter().copied())
+            .map(|b| {
+                char::from_u32(b)
+                    .or_else(|| char::from_u32(0xE000))
+                    .unwrap_or('\0')
+            })
+            .collect();
+        let no_context = Context {
+            prev: None,
+            next: None,
+        };
+        let closure_of = |set: &mut Set, s: usize| nfa.closure(set, s, &no_context);
+
+        let mut sets: Vec<Vec<usize>> = vec![Vec::new()];
+        let mut ids: BTreeMap<Vec<usize>, usize> = BTreeMap::new();
+        let mut work = 0usize;
+        let mut table: Vec<u16> = vec![0; classes];
+        let mut matching = vec![false];
+        let mut scratch = Set::new(nfa.states.len());
+        closure_of(&mut scratch, nfa.start);
+        let start_set = sorted(&scratch);
+        scratch.clear();
+        ids.insert(Vec::new(), 0);
+        ids.insert(start_set.clone(), 1);
+        sets.push(start_set);
+        matching.push(false);
+        table.extend(std::iter::repeat_n(0, classes));
+        let mut done = 1usize;
+        while let Some(set) = sets.get(done).cloned() {
+            if let Some(m) = matching.get_mut(done) {
+                *m = set.contains(&0);
+            }
+            for (k, &rep) in reps.iter().enumerate() {
+                for &s in &set {
+                    if let Some(State::Class { ranges, next }) = nfa.states.get(s) {
+                        if contains(ranges, rep) {
+                            closure_of(&mut scratch, *next);
+                        }
+                    }
+                }
+                if !anchored_start {
+                    closure_of(&mut scratch, nfa.start);
+                }
+                work = work
+                    .saturating_add(set.len())
+                    .saturating_add(scratch.items().len());
+                if work > MAX_WORK {
+                    return None;
+                }
+                let target = sorted(&scratch);
+                scratch.clear();
+                let id = match ids.get(&target) {
+                    Some(&id) => id,
+                    None => {
+                        if sets.len() >= MAX_DFA_STATES || table.len() >= MAX_TABLE {
+                            return None;
+                        }
+                        let id = sets.len();
+                        ids.insert(target.clone(), id);
+                        sets.push(target);
+                        matching.push(false);
+                        table.extend(std::iter::repeat_n(0, classes));
+                        id
+                    }
+                };
+                let slot = done.checked_mul(classes)?.checked_add(k)?;
+                *table.get_mut(slot)? = u16::try_from(id).ok()?;
+            }
+            done = done.saturating_add(1);
+        }
+        let mut ascii = [0u16; 128];
+        for (c, slot) in ascii.iter_mut().enumerate() {
+            let c = u32::try_from(c).unwrap_or(0);
+            *slot = u16::try_from(breaks.partition_point(|&b| b <= c)).unwrap_or(0);
+        }
+        Some(Dfa {
+            breaks,
+            ascii,
+            classes,
+            table,
+            matching,
+            start: 1,
+            anchored_end,
+        })
+    }
+
+    fn class(&self, c: char) -> usize {
+        let code = u32::from(c);
+        match usize::try_from(code).ok().and_then(|i| self.ascii.get(i)) {
+            Some(&k) => usize::from(k),
+            None => self.breaks.partition_point(|&b| b <= code),
+        }
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        let matching = |s: u16| self.matching.get(usize::from(s)).copied().unwrap_or(false);
+        let mut state = self.start;
+        if matching(state) && !self.anchored_end {
+            return true;
+        }
+        for c in text.chars() {
+            let slot = usize::from(state)
+                .saturating_mul(self.classes)
+                .saturating_add(self.class(c));
+            state = self.table.get(slot).copied().unwrap_or(0);
+            if state == 0 {
+                return false;
+            }
+            if matching(state) && !self.anchored_end {
+                return true;
+            }
+        }
+        matching(state)
+    }
+}
+
+fn sorted(set: &Set) -> Vec<usize> {
+    let mut v = set.items().to_vec();
+    v.sort_unstable();
+    v
+}
