@@ -6,7 +6,7 @@
 //!     [--json OUT.json] [--quick] [--profile N]
 //! ```
 //!
-//! `--trace` prints where the fuel of one allowed 1 KiB exchange goes, between
+//! `--trace [KIB]` prints where the fuel of one allowed exchange (1 KiB, or KIB) goes, between
 //! consecutive host calls (each import the filter calls, each callback).
 //!
 //! `--profile N` only runs N allowed 1 KiB exchanges on one warm VM, for
@@ -60,13 +60,14 @@ struct Args {
     quick: bool,
     /// Only run this many 1 KiB exchanges, for a profiler (see `--profile`).
     profile: Option<usize>,
-    /// Only print the fuel trace of one warm 1 KiB exchange.
-    trace: bool,
+    /// Only print the fuel trace of one warm exchange of this many KiB
+    /// (`--trace [KIB]`, 1 by default).
+    trace: Option<usize>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cost [--wasm PATH] [--config PLUGIN.json] [--json OUT.json] [--quick] [--profile N]"
+        "usage: cost [--wasm PATH] [--config PLUGIN.json] [--json OUT.json] [--quick] [--profile N] [--trace [KIB]]"
     );
     std::process::exit(2)
 }
@@ -84,9 +85,9 @@ fn parse_args() -> Args {
         json: None,
         quick: false,
         profile: None,
-        trace: false,
+        trace: None,
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = std::env::args().skip(1).peekable();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--wasm" => args.wasm = it.next().map(PathBuf::from).unwrap_or_else(|| usage()),
@@ -95,7 +96,13 @@ fn parse_args() -> Args {
             }
             "--json" => args.json = Some(it.next().map(PathBuf::from).unwrap_or_else(|| usage())),
             "--quick" => args.quick = true,
-            "--trace" => args.trace = true,
+            "--trace" => {
+                let kib = it.peek().and_then(|n| n.parse().ok());
+                if kib.is_some() {
+                    it.next();
+                }
+                args.trace = Some(kib.unwrap_or(1));
+            }
             "--profile" => {
                 args.profile = Some(
                     it.next()
@@ -469,11 +476,11 @@ fn main() -> Result<()> {
             args.wasm.display()
         );
     }
-    if args.trace {
+    if let Some(kib) = args.trace {
         let plugin = Plugin::load_with_fuel(&args.wasm)?;
         let (config, _) = bench_config(&args)?;
         let mut vm = configured(&plugin, &config)?;
-        let body = call_body(TOOL, KIB);
+        let body = call_body(TOOL, kib * KIB);
         // Warm: counter keys exist, caches are filled.
         exchange(&mut vm, AGENT, &body, usize::MAX, &|_| 0)?;
         vm.trace_fuel(true);
@@ -481,7 +488,7 @@ fn main() -> Result<()> {
         let trace = vm.take_fuel_trace();
         vm.trace_fuel(false);
         let total: u64 = trace.iter().map(|(_, f)| f).sum();
-        println!("Fuel of one allowed 1 KiB exchange, by the host call that ends each stretch of guest work");
+        println!("Fuel of one allowed {kib} KiB exchange, by the host call that ends each stretch of guest work");
         for (mark, fuel) in &trace {
             println!("{fuel:>8}  {mark}");
         }
