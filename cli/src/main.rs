@@ -220,10 +220,13 @@ fn explain(
         Ok(parsed) => judge(&config, &parsed, ctx, &mut MemoryStore::default()).decision,
         Err(refusal) => refused(&refusal, ctx),
     };
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&decision).unwrap_or_default()
-    );
+    // The decision's own JSON (the audit line's), pretty-printed in its order.
+    let text = decision.to_json();
+    let pretty = mcp_policy::json::parse(text.as_bytes())
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or(text);
+    println!("{pretty}");
     ExitCode::SUCCESS
 }
 

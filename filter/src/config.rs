@@ -12,10 +12,12 @@
 //! Does not own: the policy language (`policy`), or how headers and
 //! properties are fetched (the `RequestFacts` the host gives).
 
+use crate::digest::sha256_hex;
 use crate::fields::{expect_array, expect_str, ConfigError, Fields, Loc, Report};
+use crate::json::write::quote;
 use crate::json::{self, Json, Num};
 use crate::names::Names;
-use crate::policy::{read_policy, sha256_hex, Policy};
+use crate::policy::{read_policy, Policy};
 use std::borrow::Cow;
 
 /// The validated configuration.
@@ -956,10 +958,6 @@ fn read_mcp(value: &Json<'_>, loc: &Loc, config: &mut Config, report: &mut Repor
         }
     }
     f.finish(report);
-}
-
-fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
 }
 
 impl Config {

@@ -5,12 +5,11 @@
 //! Argument values never appear here; only their keys (and a digest when the
 //! operator asks for one).
 
+use crate::json::write::{push_f64, push_str, push_u64};
 use crate::json::Json;
-use serde::Serialize;
 
 /// The verdict on one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verdict {
     // Declared from least to most strict: a batch takes its strictest.
     Allow,
@@ -37,35 +36,19 @@ impl Verdict {
 }
 
 /// A counter a decision touched, as it stood after the decision.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CounterState {
     pub counter: String,
     pub scope: &'static str,
-    #[serde(serialize_with = "number")]
+    /// Written as ECMAScript writes a number: `3`, not `3.0`.
     pub value: f64,
-    #[serde(serialize_with = "optional_number")]
     pub max: Option<f64>,
     pub window_reset_ms: u64,
 }
 
-/// Counts print as integers when they are (`3`, not `3.0`).
-fn number<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-    if v.fract() == 0.0 && v.abs() < 9.0e15 {
-        s.serialize_i64(*v as i64)
-    } else {
-        s.serialize_f64(*v)
-    }
-}
-
-fn optional_number<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => number(v, s),
-        None => s.serialize_none(),
-    }
-}
-
-/// SPEC §6.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// SPEC §6. Written by `write_json`; the fields not in SPEC §6 (`id`,
+/// `raw_id`, `code`) are for the reply and never logged.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     pub decision: Verdict,
     pub tool: Option<String>,
@@ -79,23 +62,17 @@ pub struct Decision {
     pub reason: String,
     pub counters: Vec<CounterState>,
     pub arg_keys: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub arg_sha256: Option<String>,
     pub policy_sha256: Option<String>,
     pub request_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
     /// A batch: each element's decision, in order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub elements: Vec<Decision>,
     /// The JSON-RPC id the request carried (to answer it), not logged.
-    #[serde(skip)]
     pub id: Option<Json<'static>>,
     /// That id as the body spelled it, for replies that echo it exactly.
-    #[serde(skip)]
     pub raw_id: Option<String>,
     /// The JSON-RPC error code of a blocked request (SPEC §5), not logged.
-    #[serde(skip)]
     pub code: i32,
 }
 
@@ -141,9 +118,8 @@ impl Decision {
         }
     }
 
-    /// The decision as compact JSON, the same text serde writes for it
-    /// (a unit test holds the two together): written directly, because the
-    /// audit line is written for every request.
+    /// The decision as compact JSON: written directly, because the audit
+    /// line is written for every request.
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(512);
         self.write_json(&mut out);
@@ -176,10 +152,10 @@ impl Decision {
             out.push_str(",\"scope\":\"");
             out.push_str(c.scope);
             out.push_str("\",\"value\":");
-            push_number(out, c.value);
+            push_f64(out, c.value);
             out.push_str(",\"max\":");
             match c.max {
-                Some(m) => push_number(out, m),
+                Some(m) => push_f64(out, m),
                 None => out.push_str("null"),
             }
             out.push_str(",\"window_reset_ms\":");
@@ -227,85 +203,12 @@ fn push_opt(out: &mut String, s: Option<&str>) {
     }
 }
 
-/// A JSON string, escaped as serde_json escapes it: quotes, backslashes
-/// and control characters; everything else as it is.
-pub fn push_str(out: &mut String, s: &str) {
-    out.push('"');
-    let bytes = s.as_bytes();
-    let clean = crate::json::plain_len(bytes);
-    if clean == bytes.len() {
-        out.push_str(s);
-        out.push('"');
-        return;
-    }
-    let mut plain = 0usize;
-    for (i, b) in s.bytes().enumerate() {
-        let escape: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(s.get(plain..i).unwrap_or_default());
-        if escape.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.push_str("\\u00");
-            out.push(char::from(
-                HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
-            ));
-            out.push(char::from(
-                HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0'),
-            ));
-        } else {
-            out.push_str(escape);
-        }
-        plain = i.saturating_add(1);
-    }
-    out.push_str(s.get(plain..).unwrap_or_default());
-    out.push('"');
-}
-
-fn push_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at = at.saturating_sub(1);
-        if let Some(d) = digits.get_mut(at) {
-            *d = b'0'.saturating_add(u8::try_from(n % 10).unwrap_or(0));
-        }
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in digits.get(at..).unwrap_or_default() {
-        out.push(char::from(d));
-    }
-}
-
-/// A count as `number` serialises it: an integer when it is one.
-fn push_number(out: &mut String, v: f64) {
-    if v.fract() == 0.0 && v.abs() < 9.0e15 {
-        if v < 0.0 {
-            out.push('-');
-        }
-        push_u64(out, v.abs() as u64);
-    } else {
-        out.push_str(&serde_json::to_string(&v).unwrap_or_default());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_direct_writer_writes_what_serde_writes() {
+    fn decisions_as_json() {
         let mut d = Decision::new(Verdict::RateLimited);
         d.tool = Some("ec\"ho\u{1}\n\u{2028}é".into());
         d.method = Some("tools/call".into());
@@ -334,9 +237,28 @@ mod tests {
         d.retry_after_ms = Some(u64::MAX);
         let mut batch = Decision::new(Verdict::Deny);
         batch.elements = vec![d.clone(), Decision::new(Verdict::Allow)];
-        for d in [&d, &batch, &Decision::new(Verdict::Invalid)] {
-            assert_eq!(d.to_json(), serde_json::to_string(d).unwrap());
-        }
+        let one = concat!(
+            r#"{"decision":"rate_limited","tool":"ec\"ho\u0001\n"#,
+            "\u{2028}é\",",
+            r#""method":"tools/call","grant":null,"session":null,"#,
+            r#""rule":"/tools/echo/rate_limit","reason":"Rate limit of 3 per minute reached\\","#,
+            r#""counters":[{"counter":"_rate_minute","scope":"grant","value":3,"max":3,"window_reset_ms":12345},"#,
+            r#"{"counter":"spend","scope":"session","value":19.99,"max":null,"window_reset_ms":0}],"#,
+            r#""arg_keys":["a","b\tc"],"arg_sha256":"ab","policy_sha256":"cd","request_id":"r-1","#,
+            r#""retry_after_ms":18446744073709551615}"#
+        );
+        assert_eq!(d.to_json(), one);
+        let allow = concat!(
+            r#"{"decision":"allow","tool":null,"method":null,"grant":null,"session":null,"#,
+            r#""rule":"","reason":"","counters":[],"arg_keys":[],"policy_sha256":null,"request_id":null}"#
+        );
+        assert_eq!(Decision::new(Verdict::Allow).to_json(), allow);
+        let deny = Decision::new(Verdict::Deny).to_json();
+        let deny = deny.trim_end_matches('}');
+        assert_eq!(
+            batch.to_json(),
+            format!("{deny},\"elements\":[{one},{allow}]}}")
+        );
     }
 }
 

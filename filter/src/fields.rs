@@ -73,7 +73,7 @@ impl Loc {
                         out.push_str(k);
                     } else {
                         out.push('[');
-                        out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                        crate::json::write::push_str(&mut out, k);
                         out.push(']');
                     }
                 }

@@ -16,7 +16,6 @@ use crate::engine::counters::{release_all, CounterStore, Reservation};
 use crate::engine::{evaluate, Call, Scopes};
 use crate::json::Json;
 use crate::mcp::{Body, Kind, Message, Refusal};
-use crate::policy::sha256_hex;
 
 /// Facts about the request beyond its body.
 #[derive(Debug, Clone, Copy)]
@@ -139,12 +138,10 @@ fn judge_message(
             .collect();
     }
     if config.audit.arguments == ArgumentAudit::Sha256 {
-        let text = call
-            .arguments
-            .as_ref()
-            .map(|a| Json::Obj(a.clone()).to_text())
-            .unwrap_or_default();
-        d.arg_sha256 = Some(sha256_hex(text.as_bytes()));
+        // Over the canonical JSON of the arguments (`{}` when there are none).
+        let empty = crate::json::Object(Vec::new());
+        let arguments = call.arguments.as_ref().unwrap_or(&empty);
+        d.arg_sha256 = Some(crate::digest::json_sha256(&Json::Obj(arguments.clone())));
     }
 
     let Some(policy) = ctx.caller.policy.and_then(|i| config.policy(i)) else {

@@ -29,6 +29,7 @@
 
 pub mod config;
 pub mod decision;
+pub mod digest;
 pub mod engine;
 pub mod fields;
 pub mod json;

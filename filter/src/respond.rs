@@ -12,8 +12,8 @@
 
 use crate::config::DenyAs;
 use crate::decision::{codes, Decision, Verdict};
+use crate::json::write::{push_i64, push_json, push_str, push_u64};
 use crate::json::Json;
-use serde::Serialize;
 
 /// A local reply: status and JSON body.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,31 +46,36 @@ pub fn reply(style: Style, decision: &Decision) -> Option<Reply> {
     if !decision.decision.blocks() {
         return None;
     }
+    let mut body = String::with_capacity(512);
     if decision.decision == Verdict::Invalid {
+        push_error(&mut body, decision, &decision.reason);
         return Some(Reply {
             status: invalid_status(decision.code),
-            body: to_text(&error_response(decision, &decision.reason)),
+            body,
         });
     }
-    let body = if decision.elements.is_empty() {
-        to_text(&denial(style, decision))
+    if decision.elements.is_empty() {
+        push_denial(&mut body, style, decision);
     } else {
-        let responses: Vec<Response<'_>> = decision
+        body.push('[');
+        // Requests only: a client's responses (to sampling, elicitation)
+        // and notifications are not answered.
+        let requests = decision
             .elements
             .iter()
-            // Requests only: a client's responses (to sampling, elicitation)
-            // and notifications are not answered.
-            .filter(|e| e.id.is_some() && e.method.is_some())
-            .map(|e| {
-                if e.decision.blocks() {
-                    denial(style, e)
-                } else {
-                    error_response(e, "not executed: batch contained a denied call")
-                }
-            })
-            .collect();
-        to_text(&responses)
-    };
+            .filter(|e| e.id.is_some() && e.method.is_some());
+        for (i, e) in requests.enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            if e.decision.blocks() {
+                push_denial(&mut body, style, e);
+            } else {
+                push_error(&mut body, e, "not executed: batch contained a denied call");
+            }
+        }
+        body.push(']');
+    }
     Some(Reply { status: 200, body })
 }
 
@@ -102,126 +107,77 @@ pub fn agent_text(d: &Decision) -> String {
     }
 }
 
-fn denial(style: Style, d: &Decision) -> Response<'_> {
+/// `{"jsonrpc":"2.0","id":<the request's id>,` for a response to `d`'s
+/// request. The id is echoed as the request spelled it when that is known
+/// (`raw_id`, which is strict JSON by construction: checked again, as it
+/// goes into the body), else as it was read.
+fn push_head(out: &mut String, d: &Decision) {
+    out.push_str("{\"jsonrpc\":\"2.0\",\"id\":");
+    match d.raw_id.as_deref() {
+        Some(raw) if crate::json::parse(raw.as_bytes()).is_ok() => out.push_str(raw.trim()),
+        _ => push_json(out, d.id.as_ref().unwrap_or(&Json::Null)),
+    }
+    out.push(',');
+}
+
+/// The refusal of a blocked request: a tool result with `isError`, or a
+/// JSON-RPC error, as the configuration asks.
+fn push_denial(out: &mut String, style: Style, d: &Decision) {
     let text = agent_text(d);
     match style.deny_as {
-        DenyAs::ToolError => Response {
-            jsonrpc: "2.0",
-            id: Id::of(d),
-            result: Some(ToolResult {
-                content: [Content { kind: "text", text }],
-                is_error: true,
-                result_type: style.modern.then_some("complete"),
-                meta: Meta::of(d),
-            }),
-            error: None,
-        },
-        DenyAs::JsonRpcError => error_response(d, &text),
-    }
-}
-
-fn error_response<'d>(d: &'d Decision, message: &str) -> Response<'d> {
-    Response {
-        jsonrpc: "2.0",
-        id: Id::of(d),
-        result: None,
-        error: Some(RpcError {
-            code: if d.decision.blocks() {
-                d.code
-            } else {
-                codes::NOT_EXECUTED
-            },
-            message: message.to_owned(),
-            data: Meta::of(d),
-        }),
-    }
-}
-
-fn to_text<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_default()
-}
-
-#[derive(Serialize)]
-struct Response<'d> {
-    jsonrpc: &'static str,
-    id: Id<'d>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    result: Option<ToolResult<'d>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<RpcError<'d>>,
-}
-
-/// The id to echo: as the request spelled it when known.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Id<'d> {
-    Raw(&'d serde_json::value::RawValue),
-    Parsed(&'d Json<'static>),
-}
-
-impl<'d> Id<'d> {
-    fn of(d: &'d Decision) -> Id<'d> {
-        let raw = d
-            .raw_id
-            .as_deref()
-            .and_then(|r| serde_json::from_str::<&serde_json::value::RawValue>(r).ok());
-        match raw {
-            Some(r) => Id::Raw(r),
-            None => Id::Parsed(d.id.as_ref().unwrap_or(&Json::Null)),
+        DenyAs::ToolError => {
+            push_head(out, d);
+            out.push_str("\"result\":{\"content\":[{\"type\":\"text\",\"text\":");
+            push_str(out, &text);
+            out.push_str("}],\"isError\":true,");
+            if style.modern {
+                // Required from 2026-07-28 on: this result is final.
+                out.push_str("\"resultType\":\"complete\",");
+            }
+            out.push_str("\"_meta\":");
+            push_meta(out, d);
+            out.push_str("}}");
         }
+        DenyAs::JsonRpcError => push_error(out, d, &text),
     }
 }
 
-#[derive(Serialize)]
-struct ToolResult<'d> {
-    content: [Content; 1],
-    #[serde(rename = "isError")]
-    is_error: bool,
-    /// Required from 2026-07-28 on: this result is final.
-    #[serde(rename = "resultType", skip_serializing_if = "Option::is_none")]
-    result_type: Option<&'static str>,
-    #[serde(rename = "_meta")]
-    meta: Meta<'d>,
-}
-
-#[derive(Serialize)]
-struct Content {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    text: String,
-}
-
-#[derive(Serialize)]
-struct RpcError<'d> {
-    code: i32,
-    message: String,
-    data: Meta<'d>,
+fn push_error(out: &mut String, d: &Decision, message: &str) {
+    push_head(out, d);
+    out.push_str("\"error\":{\"code\":");
+    push_i64(
+        out,
+        i64::from(if d.decision.blocks() {
+            d.code
+        } else {
+            codes::NOT_EXECUTED
+        }),
+    );
+    out.push_str(",\"message\":");
+    push_str(out, message);
+    out.push_str(",\"data\":");
+    push_meta(out, d);
+    out.push_str("}}");
 }
 
 /// The machine-readable fields of a refusal.
-#[derive(Serialize)]
-struct Meta<'d> {
-    decision: &'static str,
-    code: i32,
-    rule: &'d str,
-    reason: &'d str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_after_ms: Option<u64>,
-}
-
-impl<'d> Meta<'d> {
-    fn of(d: &'d Decision) -> Meta<'d> {
-        let (decision, code) = if d.decision.blocks() {
-            (d.decision.label(), d.code)
-        } else {
-            ("not_executed", codes::NOT_EXECUTED)
-        };
-        Meta {
-            decision,
-            code,
-            rule: &d.rule,
-            reason: &d.reason,
-            retry_after_ms: d.retry_after_ms,
-        }
+fn push_meta(out: &mut String, d: &Decision) {
+    let (decision, code) = if d.decision.blocks() {
+        (d.decision.label(), d.code)
+    } else {
+        ("not_executed", codes::NOT_EXECUTED)
+    };
+    out.push_str("{\"decision\":\"");
+    out.push_str(decision);
+    out.push_str("\",\"code\":");
+    push_i64(out, i64::from(code));
+    out.push_str(",\"rule\":");
+    push_str(out, &d.rule);
+    out.push_str(",\"reason\":");
+    push_str(out, &d.reason);
+    if let Some(ms) = d.retry_after_ms {
+        out.push_str(",\"retry_after_ms\":");
+        push_u64(out, ms);
     }
+    out.push('}');
 }

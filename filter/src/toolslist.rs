@@ -13,8 +13,9 @@
 //!
 //! Does not own: finding the messages in a response (`stream`, `sse`).
 
-use crate::json::{self, Json};
+use crate::json::{self, spans, Json};
 use crate::policy::Policy;
+use std::ops::Range;
 
 /// Whether a message may hold a tool list, a cheap test before parsing: it
 /// names `"tools"` plainly, or holds a `\u` escape (a reader decodes
@@ -43,38 +44,86 @@ pub fn may_hold_list(text: &[u8]) -> bool {
 pub struct Unreadable;
 
 /// The message (or batch) `text` with every tool list cut to `policy`:
-/// `Ok(None)` when nothing in it changes.
+/// `Ok(None)` when nothing in it changes. Only the lists are rewritten;
+/// every other byte, and every kept tool, stays as the server wrote it.
 pub fn cut(text: &[u8], policy: Option<&Policy>) -> Result<Option<Vec<u8>>, Unreadable> {
     if !may_hold_list(text) {
         return Ok(None);
     }
-    let mut value = json::parse(text).map_err(|_| Unreadable)?;
-    let changed = match &mut value {
-        Json::Arr(items) => items
-            .iter_mut()
-            .map(|m| cut_message(m, policy))
-            .fold(false, |a, b| a | b),
-        message => cut_message(message, policy),
+    // Strict first: the spans below are only read over accepted text.
+    json::parse(text).map_err(|_| Unreadable)?;
+    let at = spans::skip_ws(text, 0);
+    let messages: Vec<usize> = match text.get(at) {
+        Some(b'[') => spans::elements(text, at)
+            .ok_or(Unreadable)?
+            .into_iter()
+            .map(|m| m.start)
+            .collect(),
+        _ => vec![at],
     };
-    Ok(changed.then(|| serde_json::to_vec(&value).unwrap_or_default()))
+    let mut edits: Vec<Edit> = Vec::new();
+    for message in messages {
+        if let Some(edit) = cut_message(text, message, policy)? {
+            edits.push(edit);
+        }
+    }
+    if edits.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(text.len());
+    let mut done = 0usize;
+    for (range, replacement) in edits {
+        out.extend_from_slice(text.get(done..range.start).unwrap_or_default());
+        out.extend_from_slice(&replacement);
+        done = range.end;
+    }
+    out.extend_from_slice(text.get(done..).unwrap_or_default());
+    Ok(Some(out))
 }
 
-fn cut_message(message: &mut Json<'_>, policy: Option<&Policy>) -> bool {
-    let Json::Obj(members) = message else {
-        return false;
+/// A range of the text and what replaces it.
+type Edit = (Range<usize>, Vec<u8>);
+
+/// The message at `at`: its `result.tools` range and the list that
+/// replaces it, when a tool goes.
+fn cut_message(
+    text: &[u8],
+    at: usize,
+    policy: Option<&Policy>,
+) -> Result<Option<Edit>, Unreadable> {
+    let object_at = |r: &Range<usize>, open: u8| text.get(r.start) == Some(&open);
+    let Some(result) = spans::member(text, at, "result").filter(|r| object_at(r, b'{')) else {
+        return Ok(None);
     };
-    let Some((_, Json::Obj(result))) = members.0.iter_mut().find(|(k, _)| k == "result") else {
-        return false;
+    let Some(tools) = spans::member(text, result.start, "tools").filter(|r| object_at(r, b'['))
+    else {
+        return Ok(None);
     };
-    let Some((_, Json::Arr(tools))) = result.0.iter_mut().find(|(k, _)| k == "tools") else {
-        return false;
-    };
-    let before = tools.len();
-    tools.retain(|tool| {
-        let name = tool.get("name").and_then(Json::as_str);
-        matches!((name, policy), (Some(n), Some(p)) if p.lists(n))
-    });
-    tools.len() != before
+    let items = spans::elements(text, tools.start).ok_or(Unreadable)?;
+    let before = items.len();
+    let kept: Vec<&[u8]> = items
+        .into_iter()
+        .filter(|tool| {
+            let name = spans::member(text, tool.start, "name")
+                .and_then(|r| json::parse(text.get(r)?).ok());
+            let name = name.as_ref().and_then(Json::as_str);
+            matches!((name, policy), (Some(n), Some(p)) if p.lists(n))
+        })
+        .filter_map(|tool| text.get(tool))
+        .collect();
+    if kept.len() == before {
+        return Ok(None);
+    }
+    let mut list = Vec::with_capacity(tools.len());
+    list.push(b'[');
+    for (i, tool) in kept.into_iter().enumerate() {
+        if i > 0 {
+            list.push(b',');
+        }
+        list.extend_from_slice(tool);
+    }
+    list.push(b']');
+    Ok(Some((tools, list)))
 }
 
 #[cfg(test)]
@@ -160,5 +209,15 @@ mod tests {
         let escaped = br#"{"jsonrpc":"2.0","id":1,"result":{"tool\u0073":[{"name":"x"}]}}"#;
         let out = cut(escaped, None).unwrap().unwrap();
         assert!(!String::from_utf8_lossy(&out).contains("\"x\""));
+    }
+    #[test]
+    fn kept_bytes_stay_as_the_server_wrote_them() {
+        let p = policy(r#"{"version":"1","default":"allow","hide":["b"],"tools":{}}"#);
+        let text = br#"{"id":1.50, "result" : {"tools" : [ {"name":"a","x":1E2,"d":"\u00e9"} , {"name":"b"} ],"n":2.0}}"#;
+        let out = cut(text, Some(&p)).unwrap().unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"id":1.50, "result" : {"tools" : [{"name":"a","x":1E2,"d":"\u00e9"}],"n":2.0}}"#
+        );
     }
 }

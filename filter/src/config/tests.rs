@@ -184,7 +184,7 @@ fn the_full_configuration() {
 
 #[test]
 fn bearer_tokens_match_by_digest_and_never_appear() {
-    let digest = crate::policy::sha256_hex(b"s3cret-token");
+    let digest = crate::digest::sha256_hex(b"s3cret-token");
     let text = format!(
         r#"{{"policies":{{"p":{P}}},"grants":{{"g":{{"policy":"p","match":["{}"]}}}},"identity":[{{"bearer_sha256":true}}]}}"#,
         digest.to_uppercase()
@@ -208,7 +208,7 @@ fn bearer_tokens_match_by_digest_and_never_appear() {
 /// SPEC §4.1: each identity source is its own namespace.
 #[test]
 fn identity_sources_are_namespaces() {
-    let digest = crate::policy::sha256_hex(b"tok");
+    let digest = crate::digest::sha256_hex(b"tok");
     let text = format!(
         r#"{{"policies":{{"p":{P}}},
             "grants":{{"bearer":{{"policy":"p","match":["{digest}"]}},

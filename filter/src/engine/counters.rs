@@ -244,7 +244,7 @@ impl<C: CasCells> CasStore<C> {
         let mut out = String::with_capacity(46);
         out.push_str(CELL_PREFIX);
         out.push('#');
-        crate::policy::push_hex(&mut out, &digest16(key.as_bytes()));
+        crate::digest::push_hex(&mut out, &digest16(key.as_bytes()));
         std::borrow::Cow::Owned(out)
     }
 

@@ -12,6 +12,7 @@ pub mod conditions;
 pub mod counters;
 
 use crate::decision::{CounterState, Verdict};
+use crate::json::write::quote;
 use crate::json::{Json, Num, Object};
 use crate::policy::{
     ActionKind, Check, CheckKind, Condition, Counter, Increment, Policy, Posture, Scope, Subject,
@@ -410,13 +411,13 @@ pub fn counter_key(counter: &Counter, scopes: Scopes<'_>) -> String {
         fnv1a(fnv1a(FNV_OFFSET, scopes.namespace.as_bytes()), b"\x1f"),
         counter.key_prefix.as_bytes(),
     );
-    crate::policy::push_hex(&mut key, &prefix.to_be_bytes());
+    crate::digest::push_hex(&mut key, &prefix.to_be_bytes());
     if value.len() <= RAW_VALUE {
         key.push('=');
         key.push_str(value);
     } else {
         key.push('#');
-        crate::policy::push_hex(&mut key, &counters::digest16(value.as_bytes()));
+        crate::digest::push_hex(&mut key, &counters::digest16(value.as_bytes()));
     }
     key
 }
@@ -539,10 +540,6 @@ fn describe(cond: &Condition, truth: Truth, args: Option<&Object<'_>>) -> String
 
 fn describe_kind(v: &Json<'_>) -> &'static str {
     v.kind()
-}
-
-fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
 }
 
 #[cfg(test)]

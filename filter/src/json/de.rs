@@ -1,11 +1,13 @@
-//! `Json` through serde's `Deserialize`, for readers other than JSON text
-//! (the CLI reads Intercept YAML this way). Behind the `de` feature, so the
-//! filter's `.wasm` carries none of it: the filter reads JSON with `read`.
-//! Duplicate keys are refused here too.
+//! `Json` through serde, for formats other than JSON text: `Deserialize`
+//! (the CLI reads Intercept YAML this way, duplicate keys refused here too)
+//! and `Serialize` (the CLI pretty-prints with it). Behind the `serde`
+//! feature, so the filter's `.wasm` carries none of it: the filter reads and
+//! writes JSON itself (`read`, `write`).
 
 use super::fold::duplicate_key;
 use super::{Json, Num, Object};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -100,5 +102,32 @@ impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
             }
         }
         deserializer.deserialize_str(KeyVisitor(std::marker::PhantomData))
+    }
+}
+
+impl Serialize for Json<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Json::Null => s.serialize_unit(),
+            Json::Bool(b) => s.serialize_bool(*b),
+            Json::Num(Num::U(u)) => s.serialize_u64(*u),
+            Json::Num(Num::I(i)) => s.serialize_i64(*i),
+            Json::Num(Num::F(f) | Num::D(f, _)) => s.serialize_f64(*f),
+            Json::Str(v) => s.serialize_str(v),
+            Json::Arr(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Json::Obj(o) => {
+                let mut map = s.serialize_map(Some(o.0.len()))?;
+                for (k, v) in &o.0 {
+                    map.serialize_entry(k.as_ref(), v)?;
+                }
+                map.end()
+            }
+        }
     }
 }

@@ -8,12 +8,14 @@
 //! Does not own: what the JSON means (see `mcp` for JSON-RPC, `policy` for
 //! configuration).
 
-#[cfg(feature = "de")]
+#[cfg(feature = "serde")]
 mod de;
 mod decoded;
 mod fold;
 mod num;
 mod read;
+pub mod spans;
+pub mod write;
 
 pub use decoded::{decode_string, Decoded};
 pub use fold::same_key;
@@ -32,7 +34,6 @@ pub fn plain_run_from(s: &[u8], at: usize) -> (usize, bool) {
     read::plain_run(s, at)
 }
 
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -117,9 +118,11 @@ impl<'a> Json<'a> {
         }
     }
 
-    /// Compact JSON text.
+    /// Compact JSON text, members in document order (`write`).
     pub fn to_text(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = String::new();
+        write::push_json(&mut out, self);
+        out
     }
 }
 
@@ -147,39 +150,6 @@ impl<'a> Object<'a> {
                 .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
                 .collect(),
         )
-    }
-}
-
-// ---- writing ----
-
-impl Serialize for Json<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Json::Null => s.serialize_unit(),
-            Json::Bool(b) => s.serialize_bool(*b),
-            Json::Num(Num::U(u)) => s.serialize_u64(*u),
-            Json::Num(Num::I(i)) => s.serialize_i64(*i),
-            Json::Num(Num::F(f) | Num::D(f, _)) => s.serialize_f64(*f),
-            Json::Str(v) => s.serialize_str(v),
-            Json::Arr(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
-                }
-                seq.end()
-            }
-            Json::Obj(o) => o.serialize(s),
-        }
-    }
-}
-
-impl Serialize for Object<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            map.serialize_entry(k.as_ref(), v)?;
-        }
-        map.end()
     }
 }
 

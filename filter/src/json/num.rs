@@ -322,9 +322,11 @@ impl fmt::Display for Num {
         match self {
             Num::U(u) => write!(f, "{u}"),
             Num::I(i) => write!(f, "{i}"),
-            // serde_json's float formatting is already in the module; core's
-            // would add its own.
-            Num::F(x) | Num::D(x, _) => f.write_str(&serde_json::to_string(x).unwrap_or_default()),
+            Num::F(_) | Num::D(..) => {
+                let mut out = String::new();
+                super::write::push_num(&mut out, *self);
+                f.write_str(&out)
+            }
         }
     }
 }

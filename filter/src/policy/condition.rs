@@ -5,6 +5,7 @@
 //! call is the engine's job (`engine::conditions`).
 
 use crate::fields::{expect_str, Fields, Loc, Report};
+use crate::json::write::quote as quoted;
 use crate::json::{Json, Num};
 
 /// `args.<dot.path>`: where in the tool arguments a value sits. A segment that
@@ -226,11 +227,6 @@ fn read_test(
             None
         }
     }
-}
-
-/// A string as a JSON literal, for messages.
-pub fn quoted(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
 }
 
 #[cfg(test)]

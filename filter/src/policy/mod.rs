@@ -15,7 +15,7 @@ mod condition;
 mod read;
 
 pub use condition::{read_condition, ArgPath, Condition, Subject, Test};
-pub use read::{push_hex, read_policy, sha256_hex, GLOBAL};
+pub use read::{read_policy, GLOBAL};
 
 use crate::json::Num;
 use crate::names::Names;

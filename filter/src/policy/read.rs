@@ -6,14 +6,14 @@
 //! with the other still reads. Cross-references (`state.` conditions, duplicate
 //! counters) are checked once every tool has been read.
 
-use super::condition::{quoted, read_condition, ArgPath, Subject};
+use super::condition::{read_condition, ArgPath, Subject};
 use super::{
     Action, ActionKind, Check, CheckKind, Counter, Increment, Policy, Posture, Scope, Tool, Window,
 };
 use crate::fields::{expect_array, expect_num, expect_str, Fields, Loc, Report};
+use crate::json::write::quote as quoted;
 use crate::json::{Json, Num};
 use crate::names::Names;
-use sha2::{Digest, Sha256};
 
 /// The namespace of counters defined by `"*"` rules and `all_tools`.
 pub const GLOBAL: &str = "_global";
@@ -132,27 +132,8 @@ pub fn read_policy(value: &Json<'_>, loc: &Loc, name: &str, report: &mut Report)
         tools,
         wildcard,
         counters: reader.counters,
-        sha256: sha256_hex(value.to_text().as_bytes()),
+        sha256: crate::digest::json_sha256(value),
     })
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(64);
-    push_hex(&mut out, &Sha256::digest(bytes));
-    out
-}
-
-/// Appends `bytes` as lower-case hex (a table, not `format!`: this runs for
-/// every counter of every call).
-pub fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for &b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            if let Some(&d) = DIGITS.get(usize::from(nibble)) {
-                out.push(char::from(d));
-            }
-        }
-    }
 }
 
 fn read_hide(v: &Json<'_>, loc: &Loc, report: &mut Report) -> (Option<String>, Names<String>) {

@@ -178,7 +178,7 @@ fn text(bytes: &[u8]) -> Cow<'_, str> {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => {
             let mut escaped = String::from("\0");
-            crate::policy::push_hex(&mut escaped, bytes);
+            crate::digest::push_hex(&mut escaped, bytes);
             Cow::Owned(escaped)
         }
     }

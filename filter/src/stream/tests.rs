@@ -371,7 +371,7 @@ fn compressed_and_oversized_bodies_are_refused() {
 
 #[test]
 fn authorization_is_stripped_when_asked() {
-    let digest = crate::policy::sha256_hex(b"tok");
+    let digest = crate::digest::sha256_hex(b"tok");
     let c = config(&format!(
         r#"{{"policies":{{"p":{POLICY}}},"grants":{{"g":{{"policy":"p","match":["{digest}"]}}}},
             "identity":[{{"bearer_sha256":true,"strip_authorization":true}}]}}"#

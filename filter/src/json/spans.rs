@@ -1,0 +1,187 @@
+//! Where values sit in JSON text that `read` has already accepted: byte
+//! ranges of an object's members and an array's elements, so that a value
+//! can be echoed or cut out exactly as it was written (an id `1.50`, a tool
+//! list with every number and escape as the server wrote it).
+//!
+//! Owns: skipping over values without building them. Checks nothing: give
+//! it only text the strict reader accepted. On anything else it stops with
+//! `None` (never panics, never loops), and callers treat that as "unknown".
+//!
+//! Does not own: deciding what is JSON (`read`).
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// The members of the object at `at` (after whitespace): each key, decoded,
+/// and the range of its value.
+pub fn members(text: &[u8], at: usize) -> Option<Vec<(Cow<'_, str>, Range<usize>)>> {
+    let mut at = skip_ws(text, at);
+    if text.get(at) != Some(&b'{') {
+        return None;
+    }
+    at = skip_ws(text, at.saturating_add(1));
+    let mut out = Vec::new();
+    if text.get(at) == Some(&b'}') {
+        return Some(out);
+    }
+    loop {
+        let key_end = skip_string(text, at)?;
+        let key = decode_key(text.get(at..key_end)?)?;
+        at = skip_ws(text, key_end);
+        if text.get(at) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(text, at.saturating_add(1));
+        let end = skip_value(text, start)?;
+        out.push((key, start..end));
+        at = skip_ws(text, end);
+        match text.get(at) {
+            Some(b',') => at = skip_ws(text, at.saturating_add(1)),
+            Some(b'}') => return Some(out),
+            _ => return None,
+        }
+    }
+}
+
+/// The ranges of the elements of the array at `at` (after whitespace).
+pub fn elements(text: &[u8], at: usize) -> Option<Vec<Range<usize>>> {
+    let mut at = skip_ws(text, at);
+    if text.get(at) != Some(&b'[') {
+        return None;
+    }
+    at = skip_ws(text, at.saturating_add(1));
+    let mut out = Vec::new();
+    if text.get(at) == Some(&b']') {
+        return Some(out);
+    }
+    loop {
+        let end = skip_value(text, at)?;
+        out.push(at..end);
+        at = skip_ws(text, end);
+        match text.get(at) {
+            Some(b',') => at = skip_ws(text, at.saturating_add(1)),
+            Some(b']') => return Some(out),
+            _ => return None,
+        }
+    }
+}
+
+/// The range of the member `key` of the object at `at`.
+pub fn member(text: &[u8], at: usize, key: &str) -> Option<Range<usize>> {
+    members(text, at)?
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, r)| r)
+}
+
+/// The first byte at or after `at` that is not JSON whitespace.
+pub fn skip_ws(text: &[u8], mut at: usize) -> usize {
+    while matches!(text.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at = at.saturating_add(1);
+    }
+    at
+}
+
+/// Where the value at `at` ends.
+pub fn skip_value(text: &[u8], at: usize) -> Option<usize> {
+    match text.get(at)? {
+        b'"' => skip_string(text, at),
+        b'{' | b'[' => {
+            // Brackets balance in accepted text; strings are skipped whole.
+            let mut depth = 0usize;
+            let mut i = at;
+            loop {
+                match text.get(i)? {
+                    b'"' => {
+                        i = skip_string(text, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth = depth.saturating_add(1),
+                    b'}' | b']' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(i.saturating_add(1));
+                        }
+                    }
+                    _ => {}
+                }
+                i = i.saturating_add(1);
+            }
+        }
+        _ => {
+            // A number or a word: up to the next delimiter.
+            let len = text
+                .get(at..)?
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(text.len().saturating_sub(at));
+            (len > 0).then(|| at.saturating_add(len))
+        }
+    }
+}
+
+/// Where the string at `at` (its opening quote) ends, after its closing quote.
+fn skip_string(text: &[u8], at: usize) -> Option<usize> {
+    if text.get(at) != Some(&b'"') {
+        return None;
+    }
+    let mut i = at.saturating_add(1);
+    loop {
+        let (stop, _) = super::read::plain_run(text, i);
+        match text.get(stop)? {
+            b'"' => return Some(stop.saturating_add(1)),
+            b'\\' => i = stop.saturating_add(2),
+            // A raw control character: not accepted text.
+            _ => return None,
+        }
+    }
+}
+
+/// A key's text, with escapes decoded.
+fn decode_key(quoted: &[u8]) -> Option<Cow<'_, str>> {
+    let inner = quoted.get(1..quoted.len().checked_sub(1)?)?;
+    if !inner.contains(&b'\\') {
+        return std::str::from_utf8(inner).ok().map(Cow::Borrowed);
+    }
+    match super::read::parse(quoted).ok()? {
+        super::Json::Str(s) => Some(Cow::Owned(s.into_owned())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_and_elements_where_written() {
+        let text = br#" {"a" : [1, {"b":"]}\""}, 2.50 ] ,"i\u0064":1.50,"c":{}} "#;
+        let m = members(text, 0).unwrap();
+        let keys: Vec<&str> = m.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["a", "id", "c"]);
+        assert_eq!(&text[m[1].1.clone()], b"1.50");
+        let items = elements(text, m[0].1.start).unwrap();
+        let items: Vec<&[u8]> = items.into_iter().map(|r| &text[r]).collect();
+        assert_eq!(items, [&b"1"[..], br#"{"b":"]}\""}"#, b"2.50"]);
+        assert_eq!(&text[member(text, 0, "c").unwrap()], b"{}");
+        assert_eq!(elements(b"[]", 0), Some(vec![]));
+        assert_eq!(members(b"{}", 0), Some(vec![]));
+    }
+
+    #[test]
+    fn stops_on_what_was_not_accepted() {
+        for bad in [
+            &b""[..],
+            b"{",
+            b"{\"a\"",
+            b"{\"a\":",
+            b"{\"a\":[1,",
+            b"{\"a\":\"x",
+            b"{\"a\":1 x}",
+            b"{\"a\\",
+            b"]",
+        ] {
+            assert_eq!(members(bad, 0), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}
