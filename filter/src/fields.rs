@@ -7,6 +7,10 @@
 //! never silently weaken a policy.
 //!
 //! Does not own: what any field means (see `policy` and `config`).
+//!
+//! Runs when configuration is read, never per request: its functions are
+//! `#[inline(never)]`, because inlined at the hundreds of places that read a
+//! field they were 16 KB of the `.wasm` (SPEC §8 budgets its size).
 
 use crate::json::{Json, Num, Object};
 use std::fmt;
@@ -27,16 +31,19 @@ enum Seg {
 }
 
 impl Loc {
+    #[inline(never)]
     pub fn root() -> Loc {
         Loc::default()
     }
 
+    #[inline(never)]
     pub fn key(&self, key: &str) -> Loc {
         let mut next = self.clone();
         next.segs.push(Seg::Key(key.to_owned()));
         next
     }
 
+    #[inline(never)]
     pub fn index(&self, index: usize) -> Loc {
         let mut next = self.clone();
         next.segs.push(Seg::Index(index));
@@ -45,6 +52,7 @@ impl Loc {
 
     /// Marks this location as the root of a policy document, so pointers
     /// below it are relative to the policy.
+    #[inline(never)]
     pub fn as_policy_root(&self) -> Loc {
         Loc {
             segs: self.segs.clone(),
@@ -53,6 +61,7 @@ impl Loc {
     }
 
     /// JSON path for humans: `policies.ops.tools.charge.rules[1].op`.
+    #[inline(never)]
     pub fn path(&self) -> String {
         let mut out = String::new();
         for seg in &self.segs {
@@ -83,6 +92,7 @@ impl Loc {
     }
 
     /// RFC 6901 pointer into the policy document: `/tools/charge/rules/1`.
+    #[inline(never)]
     pub fn pointer(&self) -> String {
         let mut out = String::new();
         for seg in self.segs.iter().skip(self.policy_start) {
@@ -104,6 +114,7 @@ pub struct ConfigError {
 }
 
 impl fmt::Display for ConfigError {
+    #[inline(never)]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {
             f.write_str(&self.message)
@@ -121,6 +132,7 @@ pub struct Report {
 }
 
 impl Report {
+    #[inline(never)]
     pub fn error(&mut self, loc: &Loc, message: impl Into<String>) {
         self.errors.push(ConfigError {
             path: loc.path(),
@@ -128,6 +140,7 @@ impl Report {
         });
     }
 
+    #[inline(never)]
     pub fn warn(&mut self, loc: &Loc, message: impl Into<String>) {
         self.warnings.push(ConfigError {
             path: loc.path(),
@@ -135,6 +148,7 @@ impl Report {
         });
     }
 
+    #[inline(never)]
     pub fn error_count(&self) -> usize {
         self.errors.len()
     }
@@ -151,6 +165,7 @@ pub struct Fields<'v, 'a> {
 
 impl<'v, 'a> Fields<'v, 'a> {
     /// `None` (with an error) when `value` is not an object.
+    #[inline(never)]
     pub fn of(value: &'v Json<'a>, loc: &Loc, report: &mut Report) -> Option<Fields<'v, 'a>> {
         match value {
             Json::Obj(obj) => Some(Fields {
@@ -166,21 +181,25 @@ impl<'v, 'a> Fields<'v, 'a> {
         }
     }
 
+    #[inline(never)]
     pub fn loc(&self) -> &Loc {
         &self.loc
     }
 
+    #[inline(never)]
     pub fn has(&self, key: &str) -> bool {
         self.obj.get(key).is_some()
     }
 
     /// The member `key` and its location, if present.
+    #[inline(never)]
     pub fn take(&mut self, key: &'static str) -> Option<(&'v Json<'a>, Loc)> {
         self.known.push(key);
         self.obj.get(key).map(|v| (v, self.loc.key(key)))
     }
 
     /// Like `take`, with an error when the member is absent.
+    #[inline(never)]
     pub fn require(
         &mut self,
         key: &'static str,
@@ -193,11 +212,13 @@ impl<'v, 'a> Fields<'v, 'a> {
         found
     }
 
+    #[inline(never)]
     pub fn string(&mut self, key: &'static str, report: &mut Report) -> Option<(&'v str, Loc)> {
         let (v, loc) = self.take(key)?;
         expect_str(v, &loc, report).map(|s| (s, loc))
     }
 
+    #[inline(never)]
     pub fn boolean(&mut self, key: &'static str, report: &mut Report) -> Option<bool> {
         let (v, loc) = self.take(key)?;
         match v {
@@ -211,11 +232,13 @@ impl<'v, 'a> Fields<'v, 'a> {
 
     /// For maps whose keys are names (tools, policies, grants): no member is
     /// unknown.
+    #[inline(never)]
     pub fn mark_all_known(&mut self) {
         self.all_known = true;
     }
 
     /// Reports every member no `take` asked for.
+    #[inline(never)]
     pub fn finish(self, report: &mut Report) {
         if self.all_known {
             return;
@@ -236,6 +259,7 @@ impl<'v, 'a> Fields<'v, 'a> {
     }
 }
 
+#[inline(never)]
 pub fn expect_str<'v>(v: &'v Json<'_>, loc: &Loc, report: &mut Report) -> Option<&'v str> {
     match v {
         Json::Str(s) => Some(s),
@@ -246,6 +270,7 @@ pub fn expect_str<'v>(v: &'v Json<'_>, loc: &Loc, report: &mut Report) -> Option
     }
 }
 
+#[inline(never)]
 pub fn expect_num(v: &Json<'_>, loc: &Loc, report: &mut Report) -> Option<Num> {
     match v {
         Json::Num(n) => Some(*n),
@@ -256,6 +281,7 @@ pub fn expect_num(v: &Json<'_>, loc: &Loc, report: &mut Report) -> Option<Num> {
     }
 }
 
+#[inline(never)]
 pub fn expect_array<'v, 'a>(
     v: &'v Json<'a>,
     loc: &Loc,

@@ -40,6 +40,7 @@ pub mod policy;
 pub mod probe;
 pub mod regex;
 pub mod respond;
+pub mod sort;
 pub mod sse;
 pub mod stream;
 pub mod toolslist;

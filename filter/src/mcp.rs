@@ -10,6 +10,7 @@
 //! (`judge`).
 
 use crate::decision::codes;
+use crate::json::write::quote;
 use crate::json::{self, Json, Object};
 use std::borrow::Cow;
 
@@ -159,7 +160,7 @@ fn repeated_request_id<'m, 'a>(messages: &'m [Message<'a>]) -> Option<&'m Json<'
         };
         keys.push((key, i));
     }
-    keys.sort();
+    crate::sort::sort(&mut keys);
     let pair = keys.windows(2).find_map(|w| match w {
         [a, b] if a.0 == b.0 => Some(b.1),
         _ => None,
@@ -212,8 +213,8 @@ pub fn check_routing_headers(
         if message.method() != Some(header.trim()) {
             return mismatch(
                 format!(
-                    "Header mismatch: Mcp-Method {:?} does not match the body's method",
-                    header.trim()
+                    "Header mismatch: Mcp-Method {} does not match the body's method",
+                    quote(header.trim())
                 ),
                 id,
             );
@@ -462,7 +463,7 @@ fn message(value: Json<'_>) -> Result<Message<'_>, Refusal> {
     }
     if let Some(key) = unknown {
         return Err(invalid(
-            format!("Invalid Request: unknown member {key:?}"),
+            format!("Invalid Request: unknown member {}", quote(&key)),
             id.as_ref(),
         ));
     }
@@ -557,7 +558,9 @@ fn tool_call(params: Option<Json<'_>>) -> Result<ToolCall<'_>, String> {
                     .find(|k| json::same_key(other, k))
                 {
                     return Err(format!(
-                        "Invalid params: {other:?} differs from {known:?} only in case"
+                        "Invalid params: {} differs from {} only in case",
+                        quote(other),
+                        quote(known)
                     ));
                 }
             }

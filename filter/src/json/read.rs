@@ -161,7 +161,10 @@ impl<'a> Reader<'a> {
             }
         }
         if let Some(dup) = duplicate_key(&members) {
-            return Err(JsonError(format!("duplicate object key {dup:?}")));
+            return Err(JsonError(format!(
+                "duplicate object key {}",
+                super::write::quote(dup)
+            )));
         }
         self.depth = self.depth.saturating_sub(1);
         Ok(Json::Obj(Object(members)))

@@ -183,7 +183,9 @@ fn push_value(out: &mut String, value: &Json<'_>, canonical: bool) {
         Json::Obj(o) => {
             let mut members: Vec<&(std::borrow::Cow<'_, str>, Json<'_>)> = o.0.iter().collect();
             if canonical {
-                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+                crate::sort::sort_by(&mut members, |a, b| {
+                    a.0.encode_utf16().lt(b.0.encode_utf16())
+                });
             }
             out.push('{');
             for (i, (k, v)) in members.into_iter().enumerate() {

@@ -47,7 +47,7 @@ impl Dfa {
                 }
             }
         }
-        breaks.sort_unstable();
+        crate::sort::sort(&mut breaks);
         breaks.dedup();
         breaks.retain(|&b| b > 0);
         let classes = breaks.len().saturating_add(1);
@@ -171,6 +171,6 @@ impl Dfa {
 
 fn sorted(set: &Set) -> Vec<usize> {
     let mut v = set.items().to_vec();
-    v.sort_unstable();
+    crate::sort::sort(&mut v);
     v
 }

@@ -8,6 +8,10 @@
 //! `\d`, `\s`, `\w` and word boundaries are ASCII, as in `regex-lite`.
 //!
 //! Does not own: matching (`nfa`, `dfa`).
+//!
+//! Runs when a policy is read, never per request: its functions are
+//! `#[inline(never)]` (8 KB less `.wasm`), except `is_word`, which matching
+//! uses.
 
 /// A parsed pattern.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +73,7 @@ struct Flags {
 }
 
 /// Parses `pattern`; the error says what is wrong and where.
+#[inline(never)]
 pub fn parse(pattern: &str) -> Result<Hir, String> {
     let mut p = Parser {
         chars: pattern.chars().collect(),
@@ -95,24 +100,29 @@ struct Parser {
 }
 
 impl Parser {
+    #[inline(never)]
     fn error(&self, what: &str) -> String {
         format!("{what} at character {}", self.at.saturating_add(1))
     }
 
+    #[inline(never)]
     fn peek(&self) -> Option<char> {
         self.chars.get(self.at).copied()
     }
 
+    #[inline(never)]
     fn peek_at(&self, ahead: usize) -> Option<char> {
         self.chars.get(self.at.saturating_add(ahead)).copied()
     }
 
+    #[inline(never)]
     fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
         self.at = self.at.saturating_add(1);
         Some(c)
     }
 
+    #[inline(never)]
     fn eat(&mut self, c: char) -> bool {
         if self.peek() == Some(c) {
             self.at = self.at.saturating_add(1);
@@ -123,6 +133,7 @@ impl Parser {
     }
 
     /// In verbose mode: whitespace and `#` comments between items.
+    #[inline(never)]
     fn skip_verbose(&mut self, flags: &Flags) {
         if !flags.verbose {
             return;
@@ -148,6 +159,7 @@ impl Parser {
     /// by `(?i)` inside last until the group ends. Each part returns its
     /// tree with the height `regex-lite`'s tree would have (a capture, a
     /// repetition other than `{1}` and a list of two or more add a level).
+    #[inline(never)]
     fn alternation(&mut self, flags: &mut Flags) -> Result<(Hir, u32), String> {
         let mut branches = vec![self.concat(flags)?];
         while self.eat('|') {
@@ -156,6 +168,7 @@ impl Parser {
         Ok(list(branches, Hir::Alt))
     }
 
+    #[inline(never)]
     fn concat(&mut self, flags: &mut Flags) -> Result<(Hir, u32), String> {
         let mut items: Vec<(Hir, u32)> = Vec::new();
         // A flag group `(?i)` is no item: a repetition after it applies to
@@ -194,6 +207,7 @@ impl Parser {
     }
 
     /// Whether `{` here starts a counted repetition.
+    #[inline(never)]
     fn counted_ahead(&self) -> bool {
         let mut i = self.at.saturating_add(1);
         let digit = |c: Option<&char>| c.is_some_and(char::is_ascii_digit);
@@ -203,6 +217,7 @@ impl Parser {
         digit(self.chars.get(i))
     }
 
+    #[inline(never)]
     fn repetitions(&mut self, atom: (Hir, u32), flags: &Flags) -> Result<(Hir, u32), String> {
         let (mut atom, mut height) = atom;
         loop {
@@ -249,6 +264,7 @@ impl Parser {
     /// `{n}`, `{n,}`, `{n,m}` at `{`. Where whitespace may go is
     /// `regex-lite`'s: around each number always, elsewhere only in verbose
     /// mode (so `a{2, }` is refused unless `x` is on).
+    #[inline(never)]
     fn counted(&mut self, flags: &Flags) -> Result<(u32, Option<u32>), String> {
         self.bump();
         self.skip_verbose(flags);
@@ -276,6 +292,7 @@ impl Parser {
     }
 
     /// A number in a counted repetition, with whitespace around it.
+    #[inline(never)]
     fn decimal(&mut self, flags: &Flags) -> Result<u32, String> {
         while self.peek().is_some_and(char::is_whitespace) {
             self.bump();
@@ -301,6 +318,7 @@ impl Parser {
     /// A group at `(`: `Some` with its contents, or `None` for a bare flag
     /// group `(?i)`, which changes `flags` for the rest of the enclosing
     /// group.
+    #[inline(never)]
     fn group(&mut self, flags: &mut Flags) -> Result<Option<(Hir, u32)>, String> {
         self.bump();
         self.skip_verbose(flags);
@@ -401,6 +419,7 @@ impl Parser {
     /// then letters, digits, `_ . [ ]`, and not a name used before. Names
     /// are ASCII here (`regex-lite` also takes other letters): they do not
     /// change what matches, and it keeps Unicode's tables out of the filter.
+    #[inline(never)]
     fn group_name(&mut self) -> Result<(), String> {
         let start = self.at;
         while let Some(c) = self.bump() {
@@ -429,6 +448,7 @@ impl Parser {
         Err(self.error("unclosed capture group name"))
     }
 
+    #[inline(never)]
     fn atom(&mut self, flags: &Flags) -> Result<Hir, String> {
         let c = self.bump().ok_or_else(|| self.error("unexpected end"))?;
         Ok(match c {
@@ -458,6 +478,7 @@ impl Parser {
     }
 
     /// An escape after `\` outside a class.
+    #[inline(never)]
     fn escape(&mut self, flags: &Flags) -> Result<Hir, String> {
         let c = self.peek().ok_or_else(|| self.error("incomplete escape"))?;
         Ok(match c {
@@ -514,6 +535,7 @@ impl Parser {
     }
 
     /// An escape that stands for characters (inside or outside a class).
+    #[inline(never)]
     fn class_escape(&mut self) -> Result<Escaped, String> {
         let c = self.bump().ok_or_else(|| self.error("incomplete escape"))?;
         Ok(match c {
@@ -542,6 +564,7 @@ impl Parser {
     }
 
     /// `\x7F`, `\x{...}` and their `\u`, `\U` forms, after the letter.
+    #[inline(never)]
     fn hex(&mut self, digits: usize) -> Result<char, String> {
         let mut value: u32 = 0;
         if self.eat('{') {
@@ -570,6 +593,7 @@ impl Parser {
     /// refused: leading `-`s and a first `]` are literal, `&&` `--` `~~`
     /// are refused, a range's ends must be single characters, and in
     /// verbose mode whitespace and comments between items are skipped.
+    #[inline(never)]
     fn class(&mut self, flags: &Flags) -> Result<Vec<(char, char)>, String> {
         self.skip_verbose(flags);
         let negated = self.eat('^');
@@ -652,6 +676,7 @@ impl Parser {
     /// comments in verbose mode. Written as `regex-lite` does it (a comment
     /// ends at its first character that is not whitespace), so that
     /// `[a- #..` is read the same way.
+    #[inline(never)]
     fn peek_past_space(&self, flags: &Flags) -> Option<char> {
         if !flags.verbose {
             return self.peek_at(1);
@@ -675,6 +700,7 @@ impl Parser {
         None
     }
 
+    #[inline(never)]
     fn class_item(&mut self) -> Result<Escaped, String> {
         match self.bump() {
             Some('\\') => self.class_escape(),
@@ -686,6 +712,7 @@ impl Parser {
     /// `[:name:]` or `[:^name:]` at `[`, consumed; `None` (nothing
     /// consumed) when it is not one: the name runs to the first `:`, which
     /// must be followed by `]`.
+    #[inline(never)]
     fn posix(&mut self) -> Option<Vec<(char, char)>> {
         let rest = self.chars.get(self.at..).unwrap_or_default();
         let Some([_, ':', tail @ ..]) = rest.get(..) else {
@@ -730,6 +757,7 @@ impl Parser {
 
 /// A list of parts as one tree: none is empty, one is itself, more are
 /// `node` one level above the tallest.
+#[inline(never)]
 fn list(mut parts: Vec<(Hir, u32)>, node: fn(Vec<Hir>) -> Hir) -> (Hir, u32) {
     if parts.len() <= 1 {
         return parts.pop().unwrap_or((Hir::Empty, 0));
@@ -757,11 +785,13 @@ pub fn is_word(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
+#[inline(never)]
 fn literal(c: char, flags: &Flags) -> Hir {
     Hir::Class(fold_case(vec![(c, c)], flags))
 }
 
 /// With `i`: each ASCII letter also matches its other case.
+#[inline(never)]
 fn fold_case(mut set: Vec<(char, char)>, flags: &Flags) -> Vec<(char, char)> {
     if flags.case_insensitive {
         let mut extra = Vec::new();
@@ -789,8 +819,9 @@ fn fold_case(mut set: Vec<(char, char)>, flags: &Flags) -> Vec<(char, char)> {
 }
 
 /// Sorted, merged ranges.
+#[inline(never)]
 pub fn canonical(mut set: Vec<(char, char)>) -> Vec<(char, char)> {
-    set.sort_unstable();
+    crate::sort::sort(&mut set);
     let mut out: Vec<(char, char)> = Vec::with_capacity(set.len());
     for (lo, hi) in set {
         match out.last_mut() {
@@ -806,6 +837,7 @@ pub fn canonical(mut set: Vec<(char, char)>) -> Vec<(char, char)> {
 }
 
 /// Every character not in `set` (Unicode scalar values only).
+#[inline(never)]
 fn negate(set: &[(char, char)]) -> Vec<(char, char)> {
     let set = canonical(set.to_vec());
     let mut out = Vec::new();
@@ -824,6 +856,7 @@ fn negate(set: &[(char, char)]) -> Vec<(char, char)> {
 }
 
 /// `lo..=hi` without the surrogate gap.
+#[inline(never)]
 fn push_scalar_range(out: &mut Vec<(char, char)>, lo: u32, hi: u32) {
     for (a, b) in [(lo, hi.min(0xD7FF)), (lo.max(0xE000), hi)] {
         if let (Some(a), Some(b)) = (char::from_u32(a), char::from_u32(b)) {

@@ -26,6 +26,7 @@ pub use watch::Handoff;
 use crate::config::{Caller, Config, RequestFacts};
 use crate::decision::{codes, Decision, Verdict};
 use crate::engine::counters::{release_all, CounterStore, Reservation};
+use crate::json::write::quote;
 use crate::json::{self, Json};
 use crate::judge::{judge, refused, Context};
 use crate::mcp::{self, Refusal, Sniff};
@@ -273,7 +274,8 @@ impl Stream {
             let refusal = Refusal {
                 code: codes::UNSUPPORTED_ENCODING,
                 message: format!(
-                    "Content-Encoding {encoding:?} is not accepted: send the body uncompressed"
+                    "Content-Encoding {} is not accepted: send the body uncompressed",
+                    quote(encoding)
                 ),
                 id: None,
             };
@@ -289,7 +291,8 @@ impl Stream {
             let refusal = Refusal {
                 code: codes::UNSUPPORTED_ENCODING,
                 message: format!(
-                    "Content-Type charset {charset:?} is not accepted: send the body in UTF-8"
+                    "Content-Type charset {} is not accepted: send the body in UTF-8",
+                    quote(&charset)
                 ),
                 id: None,
             };
