@@ -443,11 +443,16 @@ fuzz_target!(|data: &[u8]| {
 /// answers a request by id (README, refunds). An encoded or unreadable body
 /// proves nothing.
 fn refused_unread(headers: &[(String, String)], body: &[u8], ended: bool) -> bool {
+    // A repeated header reads as all its values joined, as HTTP reads it
+    // (and as the filter does: reading only the first would give quota back
+    // for a body a client may read as an answer).
     let header = |name: &str| {
-        headers
+        let values: Vec<&str> = headers
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        (!values.is_empty()).then(|| values.join(", "))
     };
     let content_type = header("content-type").unwrap_or_default().to_ascii_lowercase();
     let sse = content_type.trim_start().starts_with("text/event-stream");

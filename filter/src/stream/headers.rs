@@ -147,12 +147,15 @@ impl Headers {
         }
         let name = self.name(first);
         let mut joined = String::new();
-        for entry in self
+        for (i, entry) in self
             .entries
             .iter()
             .filter(|e| self.name(e).eq_ignore_ascii_case(name))
+            .enumerate()
         {
-            if !joined.is_empty() {
+            // By position, not by what is joined so far: an empty first
+            // value still takes its place.
+            if i > 0 {
                 joined.push_str(", ");
             }
             joined.push_str(&text(self.value_bytes(entry)));
@@ -238,6 +241,20 @@ fn find_ignore_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_header_keeps_every_value_in_its_place() {
+        let h = Headers::from_pairs(vec![
+            (":path".into(), String::new()),
+            ("X-A".into(), "1".into()),
+            (":PATH".into(), "/mcp".into()),
+        ]);
+        let path = h.slot(":path");
+        assert_eq!(path.count(), 2);
+        assert_eq!(h.value(path).as_deref(), Some(", /mcp"));
+        assert_eq!(h.first_bytes(path), Some(&b""[..]));
+        assert_eq!(h.get("x-a").as_deref(), Some("1"));
+    }
 
     #[test]
     fn charsets_other_than_utf8_are_named() {

@@ -196,7 +196,10 @@ impl Stream {
                 "content-type",
             ]);
         crate::probe!("headers read");
-        self.mcp_path = config.is_mcp_path(&headers.value(path).unwrap_or_default());
+        // A pseudo-header is single in HTTP: the first one is the path. Bytes
+        // that are not UTF-8 cannot take it off an MCP path.
+        let path = headers.first_bytes(path).unwrap_or_default();
+        self.mcp_path = config.is_mcp_path(&String::from_utf8_lossy(path));
         let caller = config.caller(&Facts {
             headers: &headers,
             host: &*host,
