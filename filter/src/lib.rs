@@ -5,11 +5,16 @@
 //! about proxy-wasm; every other module is pure Rust with no host calls.
 //!
 //! Floors, each using only those below it:
-//! - `json`, `fields`: strict JSON, and configuration read with JSON paths;
+//! - `json`, `fields`, `regex`, `digest`, `names`, `sort`: strict JSON,
+//!   configuration read with JSON paths, patterns, digests, lookups;
 //! - `policy`, `mcp`, `decision`: the policy model, MCP messages, decisions;
 //! - `engine`, `config`: judging one call, the plugin configuration;
-//! - `judge`, `respond`: judging a request body, answering the agent;
-//! - `host` (wasm only): the proxy-wasm shell.
+//! - `judge`, `respond`, `toolslist`, `sse`: judging a request body,
+//!   answering the agent, cutting tool lists out of responses;
+//! - `stream`: one HTTP exchange, over a `Host` trait (tested natively);
+//! - `host`, `alloc` (wasm only): the proxy-wasm shell, its allocator.
+//!
+//! `probe` marks stretches of work for `cost --trace`; a no-op unless built so.
 
 // A panic traps the VM and fails every later request: no code path that
 // input can reach may panic. Tests may.
@@ -27,6 +32,7 @@
     )
 )]
 
+pub mod alloc;
 pub mod config;
 pub mod decision;
 pub mod digest;
@@ -47,6 +53,10 @@ pub mod toolslist;
 
 #[cfg(target_arch = "wasm32")]
 mod host;
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: alloc::Allocator = alloc::Allocator::new();
 
 #[cfg(target_arch = "wasm32")]
 proxy_wasm::main! {{
