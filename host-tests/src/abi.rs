@@ -140,6 +140,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         proxy_call_foreign_function,
     )?;
     linker.func_wrap("env", "proxy_define_metric", proxy_define_metric)?;
+    // Binaryen's `--log-execution` instrumentation (a call at each function
+    // entry and loop header): a fuel mark per point, for `cost --trace` of an
+    // instrumented module (scripts/fuel-profile.py). Not part of proxy-wasm.
+    linker.func_wrap("env", "log_execution", |mut c: C<'_>, id: i32| {
+        mark(&mut c, &format!("@{id}"));
+    })?;
     linker.func_wrap("env", "proxy_increment_metric", proxy_increment_metric)?;
     linker.func_wrap("env", "proxy_record_metric", proxy_record_metric)?;
     linker.func_wrap("env", "proxy_get_metric", proxy_get_metric)?;
