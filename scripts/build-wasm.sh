@@ -21,14 +21,18 @@ wasm=target/wasm32-wasip1/release/mcp_policy.wasm
 # kept in $cache with the SHA-256 of the build it came from.
 cache=target/wasm-opt
 mkdir -p "$cache"
-built="$(sha256sum "$wasm" | cut -d' ' -f1)"
-if [ -f "$cache/mcp_policy.wasm" ] && [ "$built" = "$(sha256sum "$cache/mcp_policy.wasm" | cut -d' ' -f1)" ]; then
+# The cache key: the compiler's output and the optimiser's flags.
+flags="-Oz --converge"
+built="$(sha256sum "$wasm" | cut -d' ' -f1) $flags"
+if [ -f "$cache/mcp_policy.wasm" ] && [ "$(cut -d' ' -f2- "$cache/built.sha256" 2>/dev/null)" = "$flags" ] &&
+  [ "$(sha256sum "$wasm" | cut -d' ' -f1)" = "$(sha256sum "$cache/mcp_policy.wasm" | cut -d' ' -f1)" ]; then
   exit 0 # $wasm is the optimised module already
 fi
 if [ "$built" != "$(cat "$cache/built.sha256" 2>/dev/null || true)" ] || [ ! -f "$cache/mcp_policy.wasm" ]; then
   # The features rustc's wasm32-wasip1 target enables, and no others: the optimised
   # module needs nothing from the host that the compiler's output did not.
-  wasm-opt -Oz \
+  # shellcheck disable=SC2086
+  wasm-opt $flags \
     --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
     --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types \
     "$wasm" -o "$cache/mcp_policy.wasm"

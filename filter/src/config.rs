@@ -17,6 +17,7 @@ use crate::fields::{expect_array, expect_str, ConfigError, Fields, Loc, Report};
 use crate::json::write::quote;
 use crate::json::{self, Json, Num};
 use crate::names::Names;
+use crate::outside::approval::{ApprovalService, OnUnavailable};
 use crate::policy::{read_policy, Policy};
 use std::borrow::Cow;
 
@@ -43,6 +44,9 @@ pub struct Config {
     pub mcp: Mcp,
     pub deny_as: DenyAs,
     pub audit: Audit,
+    /// `approval`: the service that holds `require_approval` calls for a
+    /// person (SPEC §7.2). `None`: such calls are denied.
+    pub approval: Option<ApprovalService>,
     pub warnings: Vec<ConfigError>,
 }
 
@@ -351,14 +355,12 @@ fn claim_text(bytes: Vec<u8>) -> Option<String> {
         [b] if *b <= 1 => (if *b == 1 { "true" } else { "false" }).to_owned(),
         eight => match <[u8; 8]>::try_from(eight) {
             Ok(raw) => {
+                // As JSON spells the number (ECMAScript): `42`, `0.5`, `1e+21`.
                 let n = f64::from_le_bytes(raw);
-                const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-                if n.is_finite() && n.fract() == 0.0 && n.abs() <= EXACT {
-                    #[allow(clippy::cast_possible_truncation)] // integral, within 2^53
-                    let i = n as i64;
-                    i.to_string()
-                } else if n.is_finite() {
-                    n.to_string()
+                if n.is_finite() {
+                    let mut text = String::new();
+                    crate::json::write::push_f64(&mut text, n);
+                    text
                 } else {
                     UNREADABLE.to_owned()
                 }
@@ -511,9 +513,66 @@ fn read_config(value: &Json<'_>, report: &mut Report) -> Option<Config> {
             af.finish(report);
         }
     }
+    if let Some((av, aloc)) = f.take("approval") {
+        config.approval = read_approval(av, &aloc, report);
+        let can_approve = config.approval.is_some();
+        for (_, policy) in &mut config.policies {
+            policy.can_approve = can_approve;
+        }
+    }
     f.finish(report);
     Some(config)
 }
+
+/// `approval`: `cluster` (required), `timeout_ms`, `on_unavailable`.
+fn read_approval(value: &Json<'_>, loc: &Loc, report: &mut Report) -> Option<ApprovalService> {
+    let mut f = Fields::of(value, loc, report)?;
+    let mut service = ApprovalService {
+        cluster: String::new(),
+        timeout_ms: crate::outside::approval::DEFAULT_TIMEOUT_MS,
+        on_unavailable: OnUnavailable::Deny,
+    };
+    match f.string("cluster", report) {
+        Some((c, _)) if !c.trim().is_empty() => service.cluster = c.to_owned(),
+        Some((_, cloc)) => report.error(&cloc, "cluster must not be empty"),
+        None if value.get("cluster").is_none() => report.error(
+            loc,
+            "missing field \"cluster\" (the approval service's Envoy cluster)",
+        ),
+        None => {}
+    }
+    if let Some((tv, tloc)) = f.take("timeout_ms") {
+        match tv {
+            Json::Num(Num::U(n)) if (1..=MAX_TIMEOUT_MS).contains(n) => service.timeout_ms = *n,
+            other => report.error(
+                &tloc,
+                format!(
+                    "timeout_ms must be a whole number from 1 to {MAX_TIMEOUT_MS}, got {}",
+                    other.to_text()
+                ),
+            ),
+        }
+    }
+    if let Some((u, uloc)) = f.string("on_unavailable", report) {
+        match u {
+            "deny" => service.on_unavailable = OnUnavailable::Deny,
+            "allow" => service.on_unavailable = OnUnavailable::Allow,
+            other => report.error(
+                &uloc,
+                format!(
+                    "on_unavailable must be \"deny\" or \"allow\", got {}",
+                    quote(other)
+                ),
+            ),
+        }
+    }
+    f.finish(report);
+    (!service.cluster.is_empty()).then_some(service)
+}
+
+/// The longest an outside answer may be waited for: the request is held
+/// meanwhile.
+const MAX_TIMEOUT_MS: u64 = 60_000;
 
 fn read_grants(
     value: &Json<'_>,
@@ -986,6 +1045,7 @@ impl Config {
                 log: true,
                 arguments: ArgumentAudit::Keys,
             },
+            approval: None,
             warnings: Vec::new(),
         }
     }

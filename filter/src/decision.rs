@@ -74,6 +74,17 @@ pub struct Decision {
     pub raw_id: Option<String>,
     /// The JSON-RPC error code of a blocked request (SPEC §5), not logged.
     pub code: i32,
+    /// Where a person approves this call, while its approval is pending
+    /// (SPEC §7.2); for the reply, not logged.
+    pub approval: Option<ApprovalLink>,
+}
+
+/// Where a pending call is approved: the page, and the id the agent's
+/// client knows the URL elicitation by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalLink {
+    pub url: String,
+    pub elicitation_id: String,
 }
 
 impl Decision {
@@ -96,6 +107,7 @@ impl Decision {
             id: None,
             raw_id: None,
             code: 0,
+            approval: None,
         }
     }
 
@@ -278,6 +290,9 @@ pub mod codes {
     pub const RATE_LIMITED: i32 = -32061;
     /// Waiting for a human to approve; retry the same call later.
     pub const APPROVAL_PENDING: i32 = -32062;
+    /// MCP's own `URLElicitationRequiredError` (2025-11-25): a pending
+    /// approval, to a client that knows URL elicitation.
+    pub const URL_ELICITATION_REQUIRED: i32 = -32042;
     /// A batch element that was allowed but not run, because another was not.
     pub const NOT_EXECUTED: i32 = -32063;
     /// The body is larger than `mcp.max_body_bytes`.

@@ -16,6 +16,7 @@ use crate::engine::counters::{release_all, CounterStore, Reservation};
 use crate::engine::{evaluate, Call, Scopes};
 use crate::json::Json;
 use crate::mcp::{Body, Kind, Message, Refusal};
+use crate::outside::approval::{self, Asker, Question};
 
 /// Facts about the request beyond its body.
 #[derive(Debug, Clone, Copy)]
@@ -30,12 +31,24 @@ pub struct Context<'c> {
     pub now_ms: u64,
 }
 
+/// A `require_approval` call that may run: bound to its call digest.
+#[derive(Debug, Clone, Copy)]
+pub struct Approved<'c> {
+    pub digest: &'c str,
+    /// Why it may run, for the decision's reason.
+    pub why: &'c str,
+}
+
 /// A decision, and the counter reservations of an allowed request (given
 /// back only if it turns out never to have run).
 #[derive(Debug)]
 pub struct Judgement {
     pub decision: Decision,
     pub reservations: Vec<Reservation>,
+    /// The question for the approval service, when the request is one
+    /// `tools/call` that waits for a person (its decision `approval_pending`
+    /// until the service answers).
+    pub ask: Option<Question>,
 }
 
 /// Judges a parsed body.
@@ -45,16 +58,46 @@ pub fn judge(
     ctx: Context<'_>,
     store: &mut dyn CounterStore,
 ) -> Judgement {
+    judge_approved(config, body, ctx, store, None)
+}
+
+/// Judges a parsed body once the approval service has answered: `approved`
+/// is the call it approved (or let through because it could not be asked,
+/// under `on_unavailable: "allow"`).
+pub fn judge_approved(
+    config: &Config,
+    body: &Body<'_>,
+    ctx: Context<'_>,
+    store: &mut dyn CounterStore,
+    approved: Option<Approved<'_>>,
+) -> Judgement {
     let mut held = Vec::new();
+    let mut asks = Vec::new();
     let mut decisions: Vec<Decision> = body
         .messages()
         .iter()
         .map(|m| {
-            let (d, reservations) = judge_message(config, m, ctx, store);
+            let (d, reservations, ask) = judge_message(config, m, ctx, store, approved);
             held.extend(reservations);
+            asks.extend(ask);
             d
         })
         .collect();
+    // A batch is never held for a person: the filter asks about one call
+    // per request, so a batch with a call that needs approval fails whole.
+    let ask = if body.is_batch() {
+        for d in decisions
+            .iter_mut()
+            .filter(|d| d.decision == Verdict::ApprovalPending && config.approval.is_some())
+        {
+            d.reason.push_str(
+                "; a call that needs approval is asked about only when sent alone, not in a batch",
+            );
+        }
+        None
+    } else {
+        asks.pop()
+    };
 
     let blocked = decisions.iter().any(|d| d.decision.blocks());
     if blocked {
@@ -87,6 +130,7 @@ pub fn judge(
     Judgement {
         decision,
         reservations: held,
+        ask,
     }
 }
 
@@ -119,14 +163,15 @@ fn judge_message(
     message: &Message<'_>,
     ctx: Context<'_>,
     store: &mut dyn CounterStore,
-) -> (Decision, Vec<Reservation>) {
+    approved: Option<Approved<'_>>,
+) -> (Decision, Vec<Reservation>, Option<Question>) {
     crate::probe!("judge: message");
     let mut d = base(ctx);
     d.method = message.method().map(str::to_owned);
     d.id = message.id.clone().map(Json::into_owned);
     let Kind::ToolCall(call) = &message.kind else {
         d.reason = "not a tools/call".into();
-        return (d, Vec::new());
+        return (d, Vec::new(), None);
     };
     d.tool = Some(call.name.to_string());
     if config.audit.arguments != ArgumentAudit::None {
@@ -152,7 +197,7 @@ fn judge_message(
             Some(g) => format!("Grant \"{g}\" allows no tools"),
             None => "No grant matches the caller, and unmatched callers are denied".into(),
         };
-        return (d, Vec::new());
+        return (d, Vec::new(), None);
     };
     d.policy_sha256 = Some(policy.sha256.clone());
     let identity = ctx.caller.identity.as_deref().unwrap_or("");
@@ -177,16 +222,47 @@ fn judge_message(
     };
     crate::probe!("judge: before evaluate");
     let mut outcome = evaluate(policy, call, scopes, store, ctx.now_ms);
+    let mut ask = None;
     if outcome.verdict == Verdict::ApprovalPending {
-        // No approval service is configured: such calls are denied.
-        release_all(store, &outcome.reservations);
-        outcome.reservations.clear();
-        outcome.counters.clear();
-        outcome.verdict = Verdict::Deny;
-        outcome.reason = format!(
-            "{}; no approval service is configured, so the call is denied",
-            outcome.reason
-        );
+        let approved = config.approval.as_ref().and_then(|_| {
+            let question = approval::question(
+                call.tool,
+                call.args,
+                Asker {
+                    identity: ctx.caller.identity.as_deref(),
+                    grant: ctx.caller.grant.as_deref(),
+                    session: ctx.session,
+                    request_id: ctx.request_id,
+                    policy_sha256: &policy.sha256,
+                    rule: &outcome.rule,
+                    reason: &outcome.reason,
+                },
+            );
+            match approved {
+                Some(a) if a.digest == question.digest => Some(a.why),
+                _ => {
+                    ask = Some(question);
+                    None
+                }
+            }
+        });
+        if let Some(why) = approved {
+            // This exact call may run: it holds its reservations.
+            outcome.verdict = Verdict::Allow;
+            outcome.reason = format!("{} ({why})", outcome.reason);
+        } else {
+            // Pending (or denied, with no service to ask) takes no quota.
+            release_all(store, &outcome.reservations);
+            outcome.reservations.clear();
+            outcome.counters.clear();
+            if config.approval.is_none() {
+                outcome.verdict = Verdict::Deny;
+                outcome.reason = format!(
+                    "{}; no approval service is configured, so the call is denied",
+                    outcome.reason
+                );
+            }
+        }
     }
     d.decision = outcome.verdict;
     d.code = match outcome.verdict {
@@ -199,5 +275,5 @@ fn judge_message(
     d.reason = outcome.reason;
     d.retry_after_ms = outcome.retry_after_ms;
     d.counters = outcome.counters;
-    (d, outcome.reservations)
+    (d, outcome.reservations, ask)
 }

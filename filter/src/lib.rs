@@ -9,6 +9,7 @@
 //!   configuration read with JSON paths, patterns, digests, lookups;
 //! - `policy`, `mcp`, `decision`: the policy model, MCP messages, decisions;
 //! - `engine`, `config`: judging one call, the plugin configuration;
+//! - `outside`: questions to services outside the proxy, their answers;
 //! - `judge`, `respond`, `toolslist`, `sse`: judging a request body,
 //!   answering the agent, cutting tool lists out of responses;
 //! - `stream`: one HTTP exchange, over a `Host` trait (tested natively);
@@ -42,6 +43,7 @@ pub mod json;
 pub mod judge;
 pub mod mcp;
 pub mod names;
+pub mod outside;
 pub mod policy;
 pub mod probe;
 pub mod regex;

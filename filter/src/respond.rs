@@ -11,7 +11,7 @@
 //! Does not own: deciding (`judge`).
 
 use crate::config::DenyAs;
-use crate::decision::{codes, Decision, Verdict};
+use crate::decision::{codes, ApprovalLink, Decision, Verdict};
 use crate::json::write::{push_i64, push_json, push_str, push_u64};
 use crate::json::Json;
 
@@ -28,15 +28,20 @@ pub struct Style {
     pub deny_as: DenyAs,
     /// Protocol 2026-07-28 or later: results carry `resultType`.
     pub modern: bool,
+    /// Protocol 2025-11-25 or later: the client knows URL elicitation, so a
+    /// pending approval is a `URLElicitationRequiredError` (-32042).
+    pub elicits: bool,
 }
 
 impl Style {
     /// The style for a request whose `MCP-Protocol-Version` header is
     /// `version` (dated revisions compare as text).
     pub fn new(deny_as: DenyAs, version: Option<&str>) -> Style {
+        let version = version.map(str::trim);
         Style {
             deny_as,
-            modern: version.is_some_and(|v| v.trim() >= "2026-07-28"),
+            modern: version.is_some_and(|v| v >= "2026-07-28"),
+            elicits: version.is_some_and(|v| v >= "2025-11-25"),
         }
     }
 }
@@ -99,10 +104,16 @@ pub fn agent_text(d: &Decision) -> String {
                 .unwrap_or_default();
             format!("Rate limited by policy: {} ({tool} was not run).{retry}", d.reason)
         }
-        Verdict::ApprovalPending => format!(
-            "Approval pending: {} ({tool} was not run). A human must approve this exact call; retry the same call later.",
-            d.reason
-        ),
+        Verdict::ApprovalPending => match &d.approval {
+            Some(link) => format!(
+                "Approval pending: {} ({tool} was not run). A person must approve this exact call at {}; then retry the same call.",
+                d.reason, link.url
+            ),
+            None => format!(
+                "Approval pending: {} ({tool} was not run). A human must approve this exact call; retry the same call later.",
+                d.reason
+            ),
+        },
         _ => format!("Denied by policy: {} ({tool} was not run).", d.reason),
     }
 }
@@ -124,6 +135,9 @@ fn push_head(out: &mut String, d: &Decision) {
 /// JSON-RPC error, as the configuration asks.
 fn push_denial(out: &mut String, style: Style, d: &Decision) {
     let text = agent_text(d);
+    if let (Some(link), true) = (&d.approval, style.elicits) {
+        return push_elicitation(out, d, link, &text);
+    }
     match style.deny_as {
         DenyAs::ToolError => {
             push_head(out, d);
@@ -160,14 +174,44 @@ fn push_error(out: &mut String, d: &Decision, message: &str) {
     out.push_str("}}");
 }
 
+/// A pending approval to a client that knows URL elicitation (MCP
+/// 2025-11-25): `URLElicitationRequiredError`, whose client sends the user
+/// to `url` and may retry once the elicitation completes.
+fn push_elicitation(out: &mut String, d: &Decision, link: &ApprovalLink, text: &str) {
+    push_head(out, d);
+    out.push_str("\"error\":{\"code\":");
+    push_i64(out, i64::from(codes::URL_ELICITATION_REQUIRED));
+    out.push_str(",\"message\":");
+    push_str(out, text);
+    out.push_str(",\"data\":{\"elicitations\":[{\"mode\":\"url\",\"elicitationId\":");
+    push_str(out, &link.elicitation_id);
+    out.push_str(",\"url\":");
+    push_str(out, &link.url);
+    out.push_str(",\"message\":");
+    push_str(
+        out,
+        "A person must approve this exact tool call before it runs.",
+    );
+    out.push_str("}],");
+    // The filter's own fields, beside what the spec defines.
+    push_meta_fields(out, d);
+    out.push_str("}}}");
+}
+
 /// The machine-readable fields of a refusal.
 fn push_meta(out: &mut String, d: &Decision) {
+    out.push('{');
+    push_meta_fields(out, d);
+    out.push('}');
+}
+
+fn push_meta_fields(out: &mut String, d: &Decision) {
     let (decision, code) = if d.decision.blocks() {
         (d.decision.label(), d.code)
     } else {
         ("not_executed", codes::NOT_EXECUTED)
     };
-    out.push_str("{\"decision\":\"");
+    out.push_str("\"decision\":\"");
     out.push_str(decision);
     out.push_str("\",\"code\":");
     push_i64(out, i64::from(code));
@@ -179,5 +223,8 @@ fn push_meta(out: &mut String, d: &Decision) {
         out.push_str(",\"retry_after_ms\":");
         push_u64(out, ms);
     }
-    out.push('}');
+    if let Some(link) = &d.approval {
+        out.push_str(",\"approval_url\":");
+        push_str(out, &link.url);
+    }
 }

@@ -13,13 +13,13 @@
 
 use mcp_policy::config::Config;
 use mcp_policy::decision::{codes, Verdict};
-use mcp_policy::engine::counters::{CounterStore, MemoryStore};
+use mcp_policy::engine::counters::MemoryStore;
 use mcp_policy::json::{self, Json, Num};
 use mcp_policy::judge::{judge, Context};
 use mcp_policy::mcp::{self, Body, Kind};
-use mcp_policy::stream::{Action, Headers, Host, Level, Metric, Stream};
+use mcp_policy::stream::fake::FakeHost;
+use mcp_policy::stream::{Action, Stream};
 use serde_json::Value;
-use std::cell::RefCell;
 
 const NOW: u64 = 1_767_225_630_000;
 
@@ -54,66 +54,6 @@ impl mcp_policy::config::RequestFacts for NoFacts {
     }
 }
 
-/// A proxy host that records what the filter does; `downstream` is what
-/// the client receives of the response body.
-#[derive(Default)]
-struct FakeHost {
-    request_headers: Vec<(String, String)>,
-    response_headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    chunk: Vec<u8>,
-    replaced: Option<Vec<u8>>,
-    replies: Vec<(u32, String)>,
-    logs: RefCell<Vec<String>>,
-    store: MemoryStore,
-}
-
-impl Host for FakeHost {
-    fn request_headers(&self) -> Headers {
-        Headers::from_pairs(self.request_headers.clone())
-    }
-    fn response_headers(&self) -> Headers {
-        Headers::from_pairs(self.response_headers.clone())
-    }
-    fn property(&self, _: &[&str]) -> Option<Vec<u8>> {
-        None
-    }
-    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
-        Some(self.body[..size.min(self.body.len())].to_vec())
-    }
-    fn response_body(&self, size: usize) -> Option<Vec<u8>> {
-        Some(self.chunk[..size.min(self.chunk.len())].to_vec())
-    }
-    fn now_ms(&self) -> u64 {
-        NOW
-    }
-    fn remove_request_header(&mut self, name: &str) {
-        self.request_headers
-            .retain(|(k, _)| !k.eq_ignore_ascii_case(name));
-    }
-    fn remove_response_header(&mut self, name: &str) {
-        self.response_headers
-            .retain(|(k, _)| !k.eq_ignore_ascii_case(name));
-    }
-    fn set_response_body(&mut self, _size: usize, data: &[u8]) {
-        self.replaced = Some(data.to_vec());
-    }
-    fn reply(&mut self, status: u32, body: &str) {
-        self.replies.push((status, body.to_owned()));
-    }
-    fn filter_state(&mut self, _: &str, _: &str) {}
-    fn log(&self, _: Level, message: &str) {
-        self.logs.borrow_mut().push(message.to_owned());
-    }
-    fn metric(&mut self, _: Metric<'_>) {}
-    fn counters(&mut self) -> &mut dyn CounterStore {
-        &mut self.store
-    }
-    fn default_namespace(&self) -> String {
-        String::new()
-    }
-}
-
 struct Exchange {
     host: FakeHost,
     stream: Stream,
@@ -128,6 +68,7 @@ impl Exchange {
                 (":path".into(), path.into()),
                 ("content-type".into(), "application/json".into()),
             ],
+            now_ms: NOW,
             ..FakeHost::default()
         };
         Exchange {
@@ -158,12 +99,15 @@ impl Exchange {
             ("content-type".into(), content_type.into()),
         ];
         self.stream.on_response_headers(&mut self.host, false);
-        self.host.chunk = body.to_vec();
-        self.host.replaced = None;
+        self.host.response_chunk = body.to_vec();
+        self.host.replaced_chunk = None;
         self.stream
             .on_response_body(c, &mut self.host, body.len(), true);
         self.stream.on_log(&mut self.host);
-        self.host.replaced.take().unwrap_or_else(|| body.to_vec())
+        self.host
+            .replaced_chunk
+            .take()
+            .unwrap_or_else(|| body.to_vec())
     }
 
     fn reply(&self) -> (u32, Value) {
@@ -564,7 +508,10 @@ fn argument_values_never_reach_the_audit_log() {
         );
         let mut x = Exchange::new("POST", "/mcp");
         x.send(&c, body.as_bytes());
-        let logs = x.host.logs.borrow().join("\n");
+        let logs = (x.host.logs.borrow().iter())
+            .map(|(_, m)| m.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(logs.contains("mcp_policy decision"), "{logs}");
         for secret in ["sk_live_0123456789", "999999999", "hunter2hunter2"] {
             assert!(!logs.contains(secret), "{tool}: {secret} logged: {logs}");

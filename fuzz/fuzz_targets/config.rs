@@ -8,9 +8,9 @@
 #![no_main]
 
 use fuzzkit::check::{self, Scenario};
-use fuzzkit::fake::Facts;
 use fuzzkit::policies::Parsed;
 use libfuzzer_sys::fuzz_target;
+use mcp_policy::stream::fake::Facts;
 
 const REQUESTS: &[&str] = &[
     r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"pay","arguments":{"amount":60000,"currency":"usd","memo":"drop  table users"}}}"#,

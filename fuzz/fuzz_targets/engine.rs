@@ -20,9 +20,9 @@
 #![no_main]
 
 use fuzzkit::check::{self, Scenario};
-use fuzzkit::fake::Facts;
 use fuzzkit::policies::{self, Parsed};
 use libfuzzer_sys::fuzz_target;
+use mcp_policy::stream::fake::Facts;
 
 const IDENTITIES: &[&str] = &[
     "",

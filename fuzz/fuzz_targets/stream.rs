@@ -37,13 +37,13 @@
 #![no_main]
 
 use fuzzkit::check::counter_keys;
-use fuzzkit::fake::{Facts, FakeHost};
 use fuzzkit::policies::{self, Parsed};
 use libfuzzer_sys::fuzz_target;
 use mcp_policy::config::Config;
 use mcp_policy::engine::counters::{CounterStore, MemoryStore};
 use mcp_policy::judge::{judge, Context};
 use mcp_policy::mcp;
+use mcp_policy::stream::fake::{lookup, Facts, FakeHost};
 use mcp_policy::stream::{Action, Stream};
 
 const HEAD: usize = 23;
@@ -100,7 +100,7 @@ fn expected(
         .find(|(k, _)| k.eq_ignore_ascii_case(":path"));
     let path = path.map(|(_, v)| v.as_str()).unwrap_or("");
     let mcp_path = config.is_mcp_path(path);
-    let header = |name: &str| fuzzkit::fake::lookup(&host.request_headers, name);
+    let header = |name: &str| lookup(&host.request_headers, name);
     // Pseudo-headers are single in HTTP; the filter reads the first.
     let post = host
         .request_headers
@@ -446,14 +446,7 @@ fn refused_unread(headers: &[(String, String)], body: &[u8], ended: bool) -> boo
     // A repeated header reads as all its values joined, as HTTP reads it
     // (and as the filter does: reading only the first would give quota back
     // for a body a client may read as an answer).
-    let header = |name: &str| {
-        let values: Vec<&str> = headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect();
-        (!values.is_empty()).then(|| values.join(", "))
-    };
+    let header = |name: &str| lookup(headers, name);
     let content_type = header("content-type").unwrap_or_default().to_ascii_lowercase();
     let sse = content_type.trim_start().starts_with("text/event-stream");
     let json = content_type.contains("json");
@@ -500,7 +493,7 @@ fn listed_tools_only(config: &Config, host: &FakeHost, request: &[u8], downstrea
     if !sse && !content_type.contains("json") {
         return; // not read as MCP by a client either
     }
-    let path = fuzzkit::fake::lookup(&host.request_headers, ":path").unwrap_or_default();
+    let path = lookup(&host.request_headers, ":path").unwrap_or_default();
     let judged = mcp::parse(request).is_ok();
     if !(sse || config.is_mcp_path(&path) || judged) {
         return;

@@ -12,11 +12,11 @@
 
 use arbitrary::Unstructured;
 use fuzzkit::check::{self, Scenario};
-use fuzzkit::fake::Facts;
 use fuzzkit::gen::Gen;
 use fuzzkit::oracle::{self, Expect};
 use fuzzkit::policies;
 use libfuzzer_sys::fuzz_target;
+use mcp_policy::stream::fake::Facts;
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);

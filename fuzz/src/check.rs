@@ -1,7 +1,6 @@
 //! The properties the targets assert. Each failure panics with the name of
 //! the property, so libFuzzer keeps the input as a crash.
 
-use crate::fake::Facts;
 use crate::policies::Parsed;
 use crate::reference;
 use mcp_policy::config::{Caller, Config, DenyAs};
@@ -14,6 +13,7 @@ use mcp_policy::judge::{judge, refused, Context, Judgement};
 use mcp_policy::mcp::{self, Body, Kind, Refusal};
 use mcp_policy::policy::Subject;
 use mcp_policy::respond::{self, Reply, Style};
+use mcp_policy::stream::fake::Facts;
 use serde_json::Value;
 use std::borrow::Cow;
 

@@ -9,14 +9,15 @@
 //! - `gen`: a structure-aware generator of JSON-RPC bodies for `tools/call`;
 //! - `oracle`: what a few of the fuzz policies must decide, computed
 //!   independently of the engine, on the reference reading;
-//! - `fake`: a proxy host double for `stream::Stream`;
 //! - `check`: the properties every target asserts.
+//!
+//! The proxy host double and request facts are the filter's own:
+//! `mcp_policy::stream::fake` (its feature `fake-host`).
 //!
 //! Every property that fails panics with a message that says which one, so
 //! libFuzzer records the input as a crash.
 
 pub mod check;
-pub mod fake;
 pub mod gen;
 pub mod oracle;
 pub mod policies;

@@ -141,6 +141,13 @@ pub struct MemoryStore {
     records: HashMap<String, Record>,
 }
 
+impl MemoryStore {
+    /// What every counter holds, summed: 0 when nothing is reserved.
+    pub fn total(&self) -> f64 {
+        self.records.values().map(|r| r.value).sum()
+    }
+}
+
 impl CounterStore for MemoryStore {
     fn reserve(
         &mut self,

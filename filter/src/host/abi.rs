@@ -76,6 +76,7 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_continue_stream(stream_type: u32) -> u32;
 }
 
 const OK: u32 = 0;
@@ -85,8 +86,10 @@ const CAS_MISMATCH: u32 = 8;
 pub const REQUEST_BODY: u32 = 0;
 pub const RESPONSE_BODY: u32 = 1;
 pub const PLUGIN_CONFIGURATION: u32 = 7;
+pub const HTTP_CALL_RESPONSE_BODY: u32 = 4;
 pub const REQUEST_HEADERS: u32 = 0;
 pub const RESPONSE_HEADERS: u32 = 2;
+pub const HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
 
 #[derive(Debug, Clone, Copy)]
 pub enum LogLevel {
@@ -149,6 +152,15 @@ pub fn header_map(map: u32) -> Vec<u8> {
         unsafe { owned(data, size) }
     } else {
         Vec::new()
+    }
+}
+
+/// Lets a paused request go on upstream (what the host says is ignored:
+/// a stream that is gone has nothing to continue).
+pub fn continue_request() {
+    // SAFETY: no pointers; 0 is the request stream.
+    unsafe {
+        proxy_continue_stream(0);
     }
 }
 

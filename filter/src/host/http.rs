@@ -4,7 +4,7 @@
 use super::abi::{self, LogLevel};
 use super::root::{Plugin, SharedCells, VERDICTS};
 use crate::engine::counters::{CasStore, CounterStore};
-use crate::stream::{Action, Headers, Host, Level, Metric, Stream};
+use crate::stream::{Action, Headers, Host, Level, Metric, OutsideCall, Stream};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action as ProxyAction;
 use std::rc::Rc;
@@ -44,7 +44,36 @@ impl Http {
     }
 }
 
-impl Context for Http {}
+impl Context for Http {
+    /// The answer of a service the stream called out to (the approval
+    /// service). Envoy answers a timeout or an unknown cluster with a 5xx of
+    /// its own and a reset with no headers at all.
+    fn on_http_call_response(
+        &mut self,
+        _token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some(plugin) = self.plugin.clone() else {
+            return;
+        };
+        let status = (num_headers > 0)
+            .then(|| {
+                let headers =
+                    Headers::from_map_bytes(abi::header_map(abi::HTTP_CALL_RESPONSE_HEADERS));
+                headers
+                    .get(":status")
+                    .and_then(|s| s.trim().parse::<u32>().ok())
+            })
+            .flatten();
+        let body = abi::buffer(abi::HTTP_CALL_RESPONSE_BODY, 0, body_size).unwrap_or_default();
+        self.run(|s, h| {
+            s.on_outside_answer(&plugin.config, h, status, &body);
+            Action::Continue
+        });
+    }
+}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> ProxyAction {
@@ -181,6 +210,7 @@ impl Host for HostCalls {
                 }
             }
             Metric::Rollback => m.rollbacks,
+            Metric::ApprovalError => m.approval_errors,
         };
         if let Some(id) = id {
             abi::increment(id, 1);
@@ -190,6 +220,27 @@ impl Host for HostCalls {
     fn counters(&mut self) -> &mut dyn CounterStore {
         self.store.now_ms = abi::now_ms();
         &mut self.store
+    }
+
+    fn call_out(&mut self, call: &OutsideCall<'_>) -> bool {
+        let headers = vec![
+            (":method", "POST"),
+            (":path", call.path),
+            (":authority", call.cluster),
+            ("content-type", "application/json"),
+        ];
+        proxy_wasm::hostcalls::dispatch_http_call(
+            call.cluster,
+            headers,
+            Some(call.body),
+            Vec::new(),
+            std::time::Duration::from_millis(call.timeout_ms),
+        )
+        .is_ok()
+    }
+
+    fn resume_request(&mut self) {
+        abi::continue_request();
     }
 
     /// The plugin's name and the port the request came in on: Envoy tells a

@@ -31,6 +31,7 @@ pub struct Metrics {
     pub other_tools: (Option<u32>, Option<u32>),
     pub cas_retries: Option<u32>,
     pub rollbacks: Option<u32>,
+    pub approval_errors: Option<u32>,
 }
 
 pub const VERDICTS: [Verdict; 5] = [
@@ -68,6 +69,7 @@ impl Metrics {
         m.other_tools = tool_pair("_other");
         m.cas_retries = abi::define_counter("mcp_policy.counter.cas_retries");
         m.rollbacks = abi::define_counter("mcp_policy.counter.rollbacks");
+        m.approval_errors = abi::define_counter("mcp_policy.approval.errors");
         m
     }
 }

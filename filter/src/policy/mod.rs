@@ -38,6 +38,9 @@ pub struct Policy {
     pub counters: Vec<Counter>,
     /// Hex SHA-256 of the policy document as configured (compact JSON).
     pub sha256: String,
+    /// Whether the configuration names an approval service: then a
+    /// `require_approval` tool can run, once a person approves the call.
+    pub can_approve: bool,
 }
 
 /// What happens to a tool the policy does not list.
@@ -178,7 +181,7 @@ impl Policy {
     /// Whether `tool` may appear in the caller's `tools/list`: not when it is
     /// hidden, unlisted under `default: deny`, or denied unconditionally.
     /// `require_approval` counts as a denial while the filter has no
-    /// approval service (SPEC §7): such a call can never run.
+    /// approval service (SPEC §7.2): such a call can never run.
     pub fn lists(&self, tool: &str) -> bool {
         if self.hide_all.is_some() || self.hidden.contains_key(tool) {
             return false;
@@ -188,10 +191,10 @@ impl Policy {
             return false;
         }
         let denies = |t: &Tool| {
-            t.action
-                .as_ref()
-                .is_some_and(|a| matches!(a.kind, ActionKind::Deny | ActionKind::RequireApproval))
-                || t.checks.iter().any(|c| c.kind == CheckKind::Deny)
+            t.action.as_ref().is_some_and(|a| {
+                a.kind == ActionKind::Deny
+                    || (a.kind == ActionKind::RequireApproval && !self.can_approve)
+            }) || t.checks.iter().any(|c| c.kind == CheckKind::Deny)
         };
         !(entry.is_some_and(denies) || denies(&self.wildcard))
     }

@@ -133,6 +133,7 @@ pub fn read_policy(value: &Json<'_>, loc: &Loc, name: &str, report: &mut Report)
         wildcard,
         counters: reader.counters,
         sha256: crate::digest::json_sha256(value),
+        can_approve: false,
     })
 }
 

@@ -17,6 +17,8 @@
 //! Does not own: deciding (`judge`), the replies' shape (`respond`), the
 //! response (`watch`), reading headers (`headers`).
 
+#[cfg(any(test, feature = "fake-host"))]
+pub mod fake;
 mod headers;
 mod watch;
 
@@ -24,12 +26,13 @@ pub use headers::{contains_ignore_case, foreign_charset, Headers, Slot};
 pub use watch::Handoff;
 
 use crate::config::{Caller, Config, RequestFacts};
-use crate::decision::{codes, Decision, Verdict};
+use crate::decision::{codes, ApprovalLink, Decision, Verdict};
 use crate::engine::counters::{release_all, CounterStore, Reservation};
 use crate::json::write::quote;
 use crate::json::{self, Json};
-use crate::judge::{judge, refused, Context};
+use crate::judge::{judge_approved, refused, Approved, Context};
 use crate::mcp::{self, Refusal, Sniff};
+use crate::outside::approval::{self, Answer, OnUnavailable};
 use crate::respond;
 use std::borrow::Cow;
 use watch::Watcher;
@@ -61,6 +64,8 @@ pub enum Metric<'a> {
     },
     /// Reservations given back: the request never ran.
     Rollback,
+    /// The approval service could not be asked, or gave no answer.
+    ApprovalError,
 }
 
 /// What the stream needs from the proxy.
@@ -89,6 +94,22 @@ pub trait Host {
     /// configuration names none: unique to it, and the same after a reload
     /// of the same listener.
     fn default_namespace(&self) -> String;
+    /// Sends `call` to a service outside the proxy; its answer comes back
+    /// through `Stream::on_outside_answer`. `false` when it could not be
+    /// sent (the host knows no such cluster).
+    fn call_out(&mut self, call: &OutsideCall<'_>) -> bool;
+    /// Lets a request that was held for an outside answer go on upstream.
+    fn resume_request(&mut self);
+}
+
+/// An HTTP request to a service outside the proxy (SPEC §7): `POST`
+/// `path` on the proxy's cluster `cluster`, with a JSON `body`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutsideCall<'a> {
+    pub cluster: &'a str,
+    pub path: &'a str,
+    pub body: &'a [u8],
+    pub timeout_ms: u64,
 }
 
 struct Facts<'h> {
@@ -115,10 +136,23 @@ enum Phase {
     Buffering,
     /// Let through without judging (no body, or a body that cannot be JSON).
     Passed,
+    /// Judged, and held until a service outside the proxy answers (the
+    /// approval service, SPEC §7.2): nothing has gone upstream.
+    Waiting,
     /// Judged and allowed.
     Allowed,
     /// Answered locally.
     Replied,
+}
+
+/// A request held for the approval service: its body (judged again, with
+/// the approval, when it comes), the call's digest, and the decision that
+/// stands while nobody has decided.
+#[derive(Debug)]
+struct Held {
+    body: Vec<u8>,
+    digest: String,
+    pending: Decision,
 }
 
 /// How much of a body is read to tell whether it might be JSON.
@@ -138,6 +172,8 @@ pub struct Stream {
     handoff: Handoff,
     /// The response side, from the response headers on.
     watcher: Option<Watcher>,
+    /// While `Waiting`: what the answer is for.
+    held: Option<Box<Held>>,
 }
 
 #[derive(Debug, Default)]
@@ -170,6 +206,7 @@ impl Stream {
             request: RequestInfo::default(),
             handoff: Handoff::default(),
             watcher: None,
+            held: None,
         }
     }
 
@@ -358,7 +395,7 @@ impl Stream {
             self.phase = Phase::Passed;
             return Action::Continue;
         }
-        self.judge_body(config, host, &body)
+        self.judge_body(config, host, &body, None)
     }
 
     fn context<'s>(
@@ -383,7 +420,13 @@ impl Stream {
         }
     }
 
-    fn judge_body(&mut self, config: &Config, host: &mut dyn Host, body: &[u8]) -> Action {
+    fn judge_body(
+        &mut self,
+        config: &Config,
+        host: &mut dyn Host,
+        body: &[u8],
+        approved: Option<Approved<'_>>,
+    ) -> Action {
         let mut fallback = None;
         let ctx = self.context(config, host, &mut fallback);
         crate::probe!("context");
@@ -410,8 +453,29 @@ impl Stream {
             return self.finish(config, host, decision, Vec::new(), body);
         }
         crate::probe!("parsed, routing checked");
-        let judgement = judge(config, &parsed, ctx, host.counters());
+        let judgement = judge_approved(config, &parsed, ctx, host.counters(), approved);
         crate::probe!("judged");
+        if let (Some(question), Some(service), None) = (judgement.ask, &config.approval, approved) {
+            // A person must approve this exact call: ask, and hold the
+            // request (nothing reserved) until the service answers.
+            let call = OutsideCall {
+                cluster: &service.cluster,
+                path: approval::CHECK_PATH,
+                body: question.body.as_bytes(),
+                timeout_ms: service.timeout_ms,
+            };
+            let held = Held {
+                body: body.to_vec(),
+                digest: question.digest,
+                pending: judgement.decision,
+            };
+            if host.call_out(&call) {
+                self.phase = Phase::Waiting;
+                self.held = Some(Box::new(held));
+                return Action::Pause;
+            }
+            return self.approval_unavailable(config, host, held, "it could not be called");
+        }
         let action = self.finish(
             config,
             host,
@@ -433,6 +497,102 @@ impl Stream {
             }
         }
         action
+    }
+
+    /// The answer of a service outside the proxy: `status` is `None` when
+    /// the call failed without a response (reset, no cluster). Answers,
+    /// forwards or refuses the held request.
+    pub fn on_outside_answer(
+        &mut self,
+        config: &Config,
+        host: &mut dyn Host,
+        status: Option<u32>,
+        body: &[u8],
+    ) {
+        if self.phase != Phase::Waiting {
+            return;
+        }
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        let action = match approval::read_answer(status, body) {
+            Answer::Approved { approver } => {
+                let why = format!("approved by {}", printable(&approver));
+                self.judge_held(config, host, &held, &why)
+            }
+            Answer::Denied { approver, reason } => {
+                let mut d = held.pending;
+                d.decision = Verdict::Deny;
+                d.code = codes::DENIED;
+                d.reason = if reason.trim().is_empty() {
+                    format!("Denied by approver {}", printable(&approver))
+                } else {
+                    format!("Denied by approver {}: {}", printable(&approver), reason)
+                };
+                self.finish(config, host, d, Vec::new(), &held.body)
+            }
+            Answer::Pending {
+                url,
+                elicitation_id,
+            } => {
+                let mut d = held.pending;
+                d.approval = Some(ApprovalLink {
+                    url,
+                    elicitation_id,
+                });
+                self.finish(config, host, d, Vec::new(), &held.body)
+            }
+            Answer::Unavailable { why } => self.approval_unavailable(config, host, *held, &why),
+        };
+        if action == Action::Continue {
+            host.resume_request();
+        }
+    }
+
+    /// The approval service could not say: `approval.on_unavailable`.
+    fn approval_unavailable(
+        &mut self,
+        config: &Config,
+        host: &mut dyn Host,
+        held: Held,
+        why: &str,
+    ) -> Action {
+        host.log(
+            Level::Warn,
+            &format!("mcp_policy: the approval service is unavailable: {why}"),
+        );
+        host.metric(Metric::ApprovalError);
+        let allow = config
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.on_unavailable == OnUnavailable::Allow);
+        if allow {
+            let why = format!("the approval service is unavailable ({why}) and approval.on_unavailable is \"allow\"");
+            return self.judge_held(config, host, &held, &why);
+        }
+        let mut d = held.pending;
+        d.decision = Verdict::Deny;
+        d.code = codes::DENIED;
+        d.reason = format!(
+            "{}; the approval service is unavailable ({why}), so the call is denied",
+            d.reason
+        );
+        self.finish(config, host, d, Vec::new(), &held.body)
+    }
+
+    /// Judges the held body again, with its call approved.
+    fn judge_held(
+        &mut self,
+        config: &Config,
+        host: &mut dyn Host,
+        held: &Held,
+        why: &str,
+    ) -> Action {
+        let approved = Approved {
+            digest: &held.digest,
+            why,
+        };
+        self.judge_body(config, host, &held.body, Some(approved))
     }
 
     fn refuse(&mut self, config: &Config, host: &mut dyn Host, refusal: &Refusal) -> Action {

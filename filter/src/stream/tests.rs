@@ -1,87 +1,11 @@
 //! The exchange flow over a test double of the host.
 
+use super::fake::FakeHost;
 use super::*;
 use crate::engine::counters::{MemoryStore, Slot};
 use crate::policy::Window;
-use std::cell::RefCell;
-use std::collections::HashMap;
 
 const NOW: u64 = 1_767_225_630_000;
-
-#[derive(Default)]
-struct FakeHost {
-    request_headers: Vec<(String, String)>,
-    response_headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    response_chunk: Vec<u8>,
-    /// The response body as the client receives it.
-    downstream: Vec<u8>,
-    removed: Vec<String>,
-    removed_response: Vec<String>,
-    replies: Vec<(u32, String)>,
-    state: HashMap<String, String>,
-    logs: RefCell<Vec<(Level, String)>>,
-    metrics: Vec<String>,
-    store: MemoryStore,
-    code_details: String,
-}
-
-impl Host for FakeHost {
-    fn request_headers(&self) -> Headers {
-        let kept = self
-            .request_headers
-            .iter()
-            .filter(|(k, _)| !self.removed.contains(k));
-        Headers::from_pairs(kept.cloned().collect())
-    }
-    fn response_headers(&self) -> Headers {
-        Headers::from_pairs(self.response_headers.clone())
-    }
-    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-        (path == ["response", "code_details"]).then(|| self.code_details.clone().into_bytes())
-    }
-    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
-        Some(self.body[..size.min(self.body.len())].to_vec())
-    }
-    fn response_body(&self, size: usize) -> Option<Vec<u8>> {
-        Some(self.response_chunk[..size.min(self.response_chunk.len())].to_vec())
-    }
-    fn now_ms(&self) -> u64 {
-        NOW
-    }
-    fn remove_request_header(&mut self, name: &str) {
-        self.removed.push(name.to_owned());
-    }
-    fn remove_response_header(&mut self, name: &str) {
-        self.removed_response.push(name.to_owned());
-    }
-    fn set_response_body(&mut self, size: usize, data: &[u8]) {
-        assert_eq!(
-            size,
-            self.response_chunk.len(),
-            "the whole current chunk is replaced"
-        );
-        self.response_chunk = data.to_vec();
-    }
-    fn reply(&mut self, status: u32, body: &str) {
-        self.replies.push((status, body.to_owned()));
-    }
-    fn filter_state(&mut self, key: &str, value: &str) {
-        self.state.insert(key.to_owned(), value.to_owned());
-    }
-    fn log(&self, level: Level, message: &str) {
-        self.logs.borrow_mut().push((level, message.to_owned()));
-    }
-    fn metric(&mut self, metric: Metric<'_>) {
-        self.metrics.push(format!("{metric:?}"));
-    }
-    fn counters(&mut self) -> &mut dyn CounterStore {
-        &mut self.store
-    }
-    fn default_namespace(&self) -> String {
-        String::new()
-    }
-}
 
 fn config(text: &str) -> Config {
     Config::parse(text.as_bytes()).unwrap()
@@ -100,20 +24,25 @@ fn call(id: u32, tool: &str) -> String {
 struct Exchange {
     host: FakeHost,
     stream: Stream,
+    /// The response body as the client receives it.
+    downstream: Vec<u8>,
 }
 
 impl Exchange {
     fn new(headers: &[(&str, &str)]) -> Exchange {
-        let host = FakeHost {
+        let mut host = FakeHost {
             request_headers: headers
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            now_ms: NOW,
             ..FakeHost::default()
         };
+        host.set_code_details("");
         Exchange {
             host,
             stream: Stream::new(),
+            downstream: Vec::new(),
         }
     }
 
@@ -152,8 +81,9 @@ impl Exchange {
     }
 
     fn respond(&mut self, config: &Config, status: &str, content_type: &str, chunks: &[&str]) {
-        if self.host.code_details.is_empty() {
-            self.host.code_details = "via_upstream".into();
+        let details = self.host.property(&["response", "code_details"]);
+        if details.is_none_or(|d| d.is_empty()) {
+            self.host.set_code_details("via_upstream");
         }
         self.host.response_headers = vec![
             (":status".into(), status.into()),
@@ -162,17 +92,28 @@ impl Exchange {
         self.stream
             .on_response_headers(&mut self.host, chunks.is_empty());
         for (i, chunk) in chunks.iter().enumerate() {
-            self.host.response_chunk = chunk.as_bytes().to_vec();
-            self.stream.on_response_body(
-                config,
-                &mut self.host,
-                chunk.len(),
-                i + 1 == chunks.len(),
-            );
-            let released = std::mem::take(&mut self.host.response_chunk);
-            self.host.downstream.extend(released);
+            self.response_chunk(config, chunk.as_bytes(), i + 1 == chunks.len());
         }
         self.stream.on_log(&mut self.host);
+    }
+
+    /// One response body chunk through the filter; what of it the client
+    /// receives goes to `downstream`.
+    fn response_chunk(&mut self, config: &Config, chunk: &[u8], end_of_stream: bool) {
+        self.host.response_chunk = chunk.to_vec();
+        self.host.replaced_chunk = None;
+        self.host.replaced_size = None;
+        self.stream
+            .on_response_body(config, &mut self.host, chunk.len(), end_of_stream);
+        if let Some(size) = self.host.replaced_size {
+            assert_eq!(size, chunk.len(), "the whole current chunk is replaced");
+        }
+        let released = self
+            .host
+            .replaced_chunk
+            .take()
+            .unwrap_or_else(|| std::mem::take(&mut self.host.response_chunk));
+        self.downstream.extend(released);
     }
 
     fn reply_json(&self) -> serde_json::Value {
@@ -191,9 +132,9 @@ fn an_allowed_call_is_held_until_judged_then_released_and_audited() {
         [Pause, Pause, Continue]
     );
     assert!(x.host.replies.is_empty());
-    assert_eq!(x.host.state["mcp_policy.decision"], "allow");
-    assert_eq!(x.host.state["mcp_policy.tool"], "echo");
-    assert_eq!(x.host.state["mcp_policy.rule"], "/tools/echo");
+    assert_eq!(x.host.state("mcp_policy.decision"), Some("allow"));
+    assert_eq!(x.host.state("mcp_policy.tool"), Some("echo"));
+    assert_eq!(x.host.state("mcp_policy.rule"), Some("/tools/echo"));
     let logs = x.host.logs.borrow();
     let line = logs
         .iter()
@@ -229,7 +170,7 @@ fn a_denied_call_is_answered_as_a_tool_error_or_a_jsonrpc_error() {
     assert_eq!(r["result"]["_meta"]["decision"], "deny");
     assert_eq!(r["result"]["_meta"]["rule"], "/default");
     assert_eq!(r["result"]["_meta"]["code"], codes::DENIED);
-    assert_eq!(x.host.state["mcp_policy.decision"], "deny");
+    assert_eq!(x.host.state("mcp_policy.decision"), Some("deny"));
 
     let c = config(&format!(
         r#"{{"policy":{POLICY},"deny_as":"jsonrpc_error"}}"#
@@ -282,7 +223,7 @@ fn unreadable_bodies_on_the_mcp_path_are_rejected() {
         let r = x.reply_json();
         assert_eq!(r["error"]["code"], code, "{body:?}");
         assert_eq!(&r["id"], id, "the id when it could be read, else null");
-        assert_eq!(x.host.state["mcp_policy.decision"], "invalid");
+        assert_eq!(x.host.state("mcp_policy.decision"), Some("invalid"));
     }
     let mut empty = Exchange::post("/mcp");
     assert_eq!(empty.send(&c, b""), [Pause]);
@@ -386,7 +327,7 @@ fn authorization_is_stripped_when_asked() {
         Some(&Continue)
     );
     assert_eq!(x.host.removed, ["authorization"]);
-    assert_eq!(x.host.state["mcp_policy.grant"], "g");
+    assert_eq!(x.host.state("mcp_policy.grant"), Some("g"));
     assert!(!x
         .host
         .logs
@@ -465,7 +406,7 @@ fn quota_comes_back_only_when_the_call_never_ran() {
     ] {
         let mut x = Exchange::post("/mcp");
         x.send(&c, call(1, "create_issue").as_bytes());
-        x.host.code_details = details.into();
+        x.host.set_code_details(details);
         x.respond(&c, status, "text/plain", &["x"]);
         assert_eq!(count(&mut x.host, &c), expected, "{status} {details}");
     }
@@ -488,7 +429,7 @@ fn quota_comes_back_only_when_the_call_never_ran() {
     ] {
         let mut x = Exchange::post("/mcp");
         x.send(&c, call(1, "create_issue").as_bytes());
-        x.host.code_details = details.into();
+        x.host.set_code_details(details);
         x.stream.on_log(&mut x.host);
         assert_eq!(count(&mut x.host, &c), expected, "{details}");
     }
@@ -523,7 +464,7 @@ fn a_batch_with_a_denied_call_runs_nothing() {
         0.0,
         "nothing of a refused batch counts"
     );
-    assert_eq!(x.host.state["mcp_policy.decision"], "deny");
+    assert_eq!(x.host.state("mcp_policy.decision"), Some("deny"));
 }
 
 const LIST_POLICY: &str = r#"{"version":"1","default":"deny","hide":["echo_secret"],"tools":{
@@ -571,8 +512,8 @@ fn tools_list_is_cut_to_the_caller_over_json() {
     let (a, b) = result.split_at(40);
     x.respond(&c, "200", "application/json", &[a, b]);
     assert_eq!(x.host.removed_response, ["content-length"]);
-    assert_eq!(listed(&x.host.downstream), ["echo", "ask"]);
-    let v: serde_json::Value = serde_json::from_slice(&x.host.downstream).unwrap();
+    assert_eq!(listed(&x.downstream), ["echo", "ask"]);
+    let v: serde_json::Value = serde_json::from_slice(&x.downstream).unwrap();
     assert_eq!(v["result"]["nextCursor"], "c2", "pagination is kept");
     assert_eq!(v["id"], "l1");
 }
@@ -595,7 +536,7 @@ fn tools_list_is_cut_to_the_caller_over_sse() {
         &stream[200..],
     ];
     x.respond(&c, "200", "text/event-stream", &cuts);
-    let out = String::from_utf8(x.host.downstream.clone()).unwrap();
+    let out = String::from_utf8(x.downstream.clone()).unwrap();
     assert!(
         out.starts_with(progress),
         "other events pass unchanged: {out}"
@@ -624,18 +565,13 @@ fn a_tool_list_the_filter_cannot_read_is_withheld() {
     ];
     x.stream.on_response_headers(&mut x.host, false);
     for (i, chunk) in [&b"\x1f\x8b\x08\x00"[..], b"\x00\x01"].iter().enumerate() {
-        x.host.response_chunk = chunk.to_vec();
-        x.stream
-            .on_response_body(&c, &mut x.host, chunk.len(), i == 1);
-        x.host
-            .downstream
-            .extend(std::mem::take(&mut x.host.response_chunk));
+        x.response_chunk(&c, chunk, i == 1);
     }
     assert_eq!(
         x.host.removed_response,
         ["content-length", "content-encoding"]
     );
-    let v: serde_json::Value = serde_json::from_slice(&x.host.downstream).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&x.downstream).unwrap();
     assert_eq!(v["id"], 4);
     assert_eq!(v["error"]["code"], -32603);
 }
@@ -657,7 +593,7 @@ fn a_caller_without_a_policy_sees_no_tools_and_other_responses_pass() {
         "application/json",
         &[&tools_result("1", &["echo", "ask"])],
     );
-    assert!(listed(&x.host.downstream).is_empty());
+    assert!(listed(&x.downstream).is_empty());
 
     let mut other = Exchange::post("/mcp");
     other.send(&c, br#"{"jsonrpc":"2.0","id":1,"method":"prompts/list"}"#);
@@ -668,7 +604,7 @@ fn a_caller_without_a_policy_sees_no_tools_and_other_responses_pass() {
         &[r#"{"jsonrpc":"2.0","id":1,"result":{"prompts":[]}}"#],
     );
     assert_eq!(
-        other.host.downstream,
+        other.downstream,
         br#"{"jsonrpc":"2.0","id":1,"result":{"prompts":[]}}"#
     );
 }
@@ -894,7 +830,7 @@ fn tool_lists_on_get_streams_and_under_other_ids_are_cut() {
         tools_result("9007199254740993", &["echo", "echo_secret", "off"])
     );
     x.respond(&c, "200", "text/event-stream", &[&replay]);
-    let out = String::from_utf8(x.host.downstream.clone()).unwrap();
+    let out = String::from_utf8(x.downstream.clone()).unwrap();
     assert!(
         !out.contains("echo_secret") && !out.contains("\"off\""),
         "{out}"
@@ -913,7 +849,7 @@ fn tool_lists_on_get_streams_and_under_other_ids_are_cut() {
         "application/json",
         &[&tools_result("5", &["echo", "echo_secret"])],
     );
-    assert_eq!(listed(&y.host.downstream), ["echo"]);
+    assert_eq!(listed(&y.downstream), ["echo"]);
 
     // An event that may hold a list but cannot be read ends the stream.
     let mut z = Exchange::new(&[(":method", "GET"), (":path", "/mcp")]);
@@ -928,9 +864,9 @@ fn tool_lists_on_get_streams_and_under_other_ids_are_cut() {
         ],
     );
     assert!(
-        z.host.downstream.is_empty(),
+        z.downstream.is_empty(),
         "{:?}",
-        String::from_utf8_lossy(&z.host.downstream)
+        String::from_utf8_lossy(&z.downstream)
     );
 
     // Off the MCP paths, event streams are read too.
@@ -945,7 +881,7 @@ fn tool_lists_on_get_streams_and_under_other_ids_are_cut() {
             tools_result("1", &["echo_secret", "echo"])
         )],
     );
-    assert!(!String::from_utf8_lossy(&off.host.downstream).contains("echo_secret"));
+    assert!(!String::from_utf8_lossy(&off.downstream).contains("echo_secret"));
 }
 
 /// SPEC §4.1, bytes: a body in a charset other than UTF-8 is refused.
@@ -1002,7 +938,63 @@ fn filter_state_never_carries_a_line_break() {
         &c,
         br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo\nmcp_policy.decision=allow\u2028x"}}"#,
     );
-    let tool = &x.host.state["mcp_policy.tool"];
+    let tool = x.host.state("mcp_policy.tool").unwrap();
     assert!(!tool.contains('\n') && !tool.contains('\u{2028}'), "{tool}");
     assert_eq!(tool, "echo\\u{a}mcp_policy.decision=allow\\u{2028}x");
+}
+
+// ------------------------------------------------------------ approval
+
+const APPROVAL: &str = r#"{"policy":{"version":"1","default":"deny","tools":{
+    "pay":{"action":"require_approval","rate_limit":"1/minute"}}},
+    "approval":{"cluster":"approvals"}}"#;
+
+#[test]
+fn a_call_that_needs_approval_waits_with_nothing_reserved() {
+    let config = config(APPROVAL);
+    let mut x = Exchange::post("/mcp");
+    let actions = x.send(&config, call(1, "pay").as_bytes());
+    assert_eq!(actions.last(), Some(&Action::Pause));
+    assert_eq!(x.host.calls.len(), 1, "one check");
+    assert_eq!(x.host.calls[0].cluster, "approvals");
+    assert!(x.host.replies.is_empty() && x.host.state("mcp_policy.decision").is_none());
+    assert_eq!(x.host.store.total(), 0.0, "pending takes no quota");
+    // The client goes away while the person decides: nothing to give back,
+    // and an answer that comes after is ignored.
+    x.stream.on_log(&mut x.host);
+    assert_eq!(x.host.store.total(), 0.0);
+}
+
+#[test]
+fn the_answer_resumes_or_answers_the_held_request() {
+    let config = config(APPROVAL);
+    let approved = br#"{"status":"approved","approver":"alice"}"#;
+    let mut x = Exchange::post("/mcp");
+    x.send(&config, call(1, "pay").as_bytes());
+    x.stream
+        .on_outside_answer(&config, &mut x.host, Some(200), approved);
+    assert_eq!(x.host.resumed, 1, "forwarded");
+    assert!(x.host.replies.is_empty());
+    assert_eq!(x.host.state("mcp_policy.decision"), Some("allow"));
+    // A second answer (there is none in Envoy) changes nothing.
+    x.stream
+        .on_outside_answer(&config, &mut x.host, Some(200), approved);
+    assert_eq!(x.host.resumed, 1);
+
+    // The minute's one call is used: approved again, it is rate-limited.
+    let mut y = Exchange::post("/mcp");
+    y.host.store = std::mem::take(&mut x.host.store);
+    y.send(&config, call(2, "pay").as_bytes());
+    y.stream
+        .on_outside_answer(&config, &mut y.host, Some(200), approved);
+    assert_eq!(y.host.resumed, 0);
+    assert_eq!(y.host.state("mcp_policy.decision"), Some("rate_limited"));
+
+    // A check that cannot be sent is the service being unavailable.
+    let mut z = Exchange::post("/mcp");
+    z.host.refuse_calls = true;
+    z.send(&config, call(3, "pay").as_bytes());
+    assert_eq!(z.host.replies.len(), 1);
+    assert_eq!(z.host.state("mcp_policy.decision"), Some("deny"));
+    assert!(z.host.metrics.iter().any(|m| m == "ApprovalError"));
 }

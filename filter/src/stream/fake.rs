@@ -1,9 +1,12 @@
-//! A proxy host double for `stream::Stream`, and request facts for
-//! `Config::caller`, recording everything the filter does.
+//! The one test double of the proxy host for `Stream` (`FakeHost`), and
+//! request facts for `Config::caller` (`Facts`): they record everything the
+//! filter does, for the tests here, in `tests/` and in the fuzz targets.
+//! Compiled for tests or with feature `fake-host`; never into the .wasm.
 
-use mcp_policy::config::RequestFacts;
-use mcp_policy::engine::counters::{CounterStore, MemoryStore};
-use mcp_policy::stream::{Headers, Host, Level, Metric};
+use super::{Headers, Host, Level, Metric, OutsideCall};
+use crate::config::RequestFacts;
+use crate::engine::counters::{CounterStore, MemoryStore};
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 /// Headers and properties of a request, for naming the caller.
@@ -14,8 +17,8 @@ pub struct Facts {
 }
 
 impl RequestFacts for Facts {
-    fn header(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
-        lookup(&self.headers, name).map(std::borrow::Cow::Owned)
+    fn header(&self, name: &str) -> Option<Cow<'_, str>> {
+        lookup(&self.headers, name).map(Cow::Owned)
     }
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         property(&self.properties, path)
@@ -40,8 +43,18 @@ fn property(properties: &[(Vec<String>, Vec<u8>)], path: &[&str]) -> Option<Vec<
         .map(|(_, v)| v.clone())
 }
 
-/// The proxy, as `stream::Stream` sees it. `body` is the request body
-/// buffered so far; `response_chunk` the current response body chunk.
+/// A call the filter sent outside the proxy (`Host::call_out`), owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub cluster: String,
+    pub path: String,
+    pub body: Vec<u8>,
+    pub timeout_ms: u64,
+}
+
+/// The proxy, as `Stream` sees it. `body` is the request body buffered so
+/// far; `response_chunk` the current response body chunk. Removed headers
+/// stay in `request_headers` / `response_headers` but are no longer read.
 #[derive(Default)]
 pub struct FakeHost {
     pub request_headers: Vec<(String, String)>,
@@ -53,12 +66,43 @@ pub struct FakeHost {
     pub removed_response: Vec<String>,
     /// What replaced the current response chunk, if the filter replaced it.
     pub replaced_chunk: Option<Vec<u8>>,
+    /// How many bytes of the current chunk `replaced_chunk` replaced.
+    pub replaced_size: Option<usize>,
     pub replies: Vec<(u32, String)>,
+    /// Every filter state written, in order (`state` reads the last).
     pub state: Vec<(String, String)>,
     pub logs: RefCell<Vec<(Level, String)>>,
     pub metrics: Vec<String>,
     pub now_ms: u64,
     pub store: MemoryStore,
+    /// Every call sent outside the proxy, in order.
+    pub calls: Vec<Call>,
+    /// `call_out` fails: the host knows no such cluster.
+    pub refuse_calls: bool,
+    /// How many times a held request was let go on upstream.
+    pub resumed: usize,
+}
+
+impl FakeHost {
+    /// The last value written to filter state `key`.
+    pub fn state(&self, key: &str) -> Option<&str> {
+        self.state
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Envoy's `response.code_details`, replacing any earlier one.
+    pub fn set_code_details(&mut self, details: &str) {
+        const PATH: [&str; 2] = ["response", "code_details"];
+        self.properties
+            .retain(|(p, _)| !p.iter().map(String::as_str).eq(PATH));
+        self.properties.push((
+            PATH.iter().map(|s| s.to_string()).collect(),
+            details.as_bytes().to_vec(),
+        ));
+    }
 }
 
 impl Host for FakeHost {
@@ -89,10 +133,10 @@ impl Host for FakeHost {
         property(&self.properties, path)
     }
     fn request_body(&self, size: usize) -> Option<Vec<u8>> {
-        Some(self.body[..size.min(self.body.len())].to_vec())
+        Some(self.body.iter().take(size).copied().collect())
     }
     fn response_body(&self, size: usize) -> Option<Vec<u8>> {
-        Some(self.response_chunk[..size.min(self.response_chunk.len())].to_vec())
+        Some(self.response_chunk.iter().take(size).copied().collect())
     }
     fn now_ms(&self) -> u64 {
         self.now_ms
@@ -110,6 +154,7 @@ impl Host for FakeHost {
             self.response_chunk.len()
         );
         self.replaced_chunk = Some(data.to_vec());
+        self.replaced_size = Some(size);
     }
     fn reply(&mut self, status: u32, body: &str) {
         self.replies.push((status, body.to_owned()));
@@ -128,5 +173,17 @@ impl Host for FakeHost {
     }
     fn default_namespace(&self) -> String {
         String::new()
+    }
+    fn call_out(&mut self, call: &OutsideCall<'_>) -> bool {
+        self.calls.push(Call {
+            cluster: call.cluster.to_owned(),
+            path: call.path.to_owned(),
+            body: call.body.to_vec(),
+            timeout_ms: call.timeout_ms,
+        });
+        !self.refuse_calls
+    }
+    fn resume_request(&mut self) {
+        self.resumed = self.resumed.saturating_add(1);
     }
 }
