@@ -1,45 +1,71 @@
-//! The filter's memory allocator: small blocks come from free lists, one
-//! per size class; everything else from the system allocator (wasi-libc's
-//! dlmalloc).
+//! The filter's memory allocator: free lists by size class over memory the
+//! module grows itself, no `malloc`.
 //!
 //! Why: a request makes some fifty small allocations (header values, JSON
-//! members, decision fields), and dlmalloc spent about 300 instructions on
-//! each malloc/free pair: a quarter of the filter's work per request. A
-//! free list pops and pushes in a dozen. Blocks of a class are never given
-//! back to dlmalloc; what the lists hold is bounded by the most blocks of
-//! each class ever live at once (a few per concurrent request).
+//! members, decision fields), and wasi-libc's dlmalloc spent about 300
+//! instructions on each malloc/free pair, a quarter of the filter's work per
+//! request; it also weighed 6 KB of the .wasm. Here a block of a class is a
+//! pop or a push on that class's list. Small classes are multiples of 16
+//! bytes up to 512; large ones powers of two from 1 KiB (a body of 600 KiB
+//! takes a 1 MiB block). New blocks are cut from pages the allocator adds
+//! with `memory.grow`. Blocks are never given back: what the lists hold is
+//! bounded by the most blocks of each class ever live at once (a few per
+//! concurrent request, and the largest body seen).
 //!
 //! proxy-wasm VMs run one thread, so the lists need no lock; the type says
 //! so (`Sync` by assertion) and the `.wasm` is the only place it is the
-//! global allocator. Natively it is only exercised by its tests.
+//! global allocator. Natively it is exercised by its tests, over pages the
+//! system allocator lends.
 //!
 //! Owns: `Allocator`. Does not own: anything else.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+// Sizes here stay below 2^32 (a 32-bit address space: memory.grow fails
+// first) and classes are bounded by `Class::of`; none of this arithmetic
+// can overflow.
+#![allow(clippy::arithmetic_side_effects)]
+
+use std::alloc::{GlobalAlloc, Layout};
 use std::cell::UnsafeCell;
 use std::ptr;
 
-/// Size classes are multiples of `STEP` bytes, up to `CLASSES * STEP`.
+/// Small classes: multiples of `STEP` bytes, up to `SMALL * STEP`.
 const STEP: usize = 16;
-const CLASSES: usize = 32;
-/// Alignment of every class block: enough for anything but 16-aligned
-/// types (`u128`), which go to the system allocator.
-const ALIGN: usize = 8;
+const SMALL: usize = 32;
+/// Large classes: `1 << (LARGE_SHIFT + i)` bytes, for i below `LARGE`.
+const LARGE_SHIFT: u32 = 10;
+const LARGE: usize = 22;
+/// Blocks are cut at multiples of 16 bytes: every class block is aligned
+/// so, which is all Rust's types need (larger alignments are refused).
+const ALIGN: usize = 16;
+const PAGE: usize = 65_536;
 
-/// Free lists of small blocks. Each free block's first word points to the
-/// next free block of its class.
+/// Free lists and the region new blocks are cut from. Each free block's
+/// first word points to the next free block of its class.
+struct Heap {
+    small: [*mut u8; SMALL],
+    large: [*mut u8; LARGE],
+    /// The next free byte of the current region, and its end.
+    next: usize,
+    end: usize,
+}
+
 pub struct Allocator {
-    heads: UnsafeCell<[*mut u8; CLASSES]>,
+    heap: UnsafeCell<Heap>,
 }
 
 // SAFETY: the filter's VM is single-threaded (proxy-wasm runs each VM on
-// one thread); the lists are never touched from two threads.
+// one thread); the heap is never touched from two threads.
 unsafe impl Sync for Allocator {}
 
 impl Allocator {
     pub const fn new() -> Allocator {
         Allocator {
-            heads: UnsafeCell::new([ptr::null_mut(); CLASSES]),
+            heap: UnsafeCell::new(Heap {
+                small: [ptr::null_mut(); SMALL],
+                large: [ptr::null_mut(); LARGE],
+                next: 0,
+                end: 0,
+            }),
         }
     }
 }
@@ -50,42 +76,100 @@ impl Default for Allocator {
     }
 }
 
-/// The class of a layout, if it has one.
-fn class(layout: Layout) -> Option<usize> {
-    if layout.align() > ALIGN || layout.size() > CLASSES * STEP || layout.size() == 0 {
-        return None;
-    }
-    Some(layout.size().saturating_sub(1) / STEP)
+/// A size class: small `i` holds `(i + 1) * STEP` bytes, large `i` holds
+/// `1 << (LARGE_SHIFT + i)`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Small(usize),
+    Large(usize),
 }
 
-/// The layout of every block of class `c`.
-fn class_layout(c: usize) -> Layout {
-    // SAFETY: the size is a non-zero multiple of 16 below 2^31 and ALIGN is
-    // a power of two.
-    unsafe { Layout::from_size_align_unchecked(c.saturating_add(1).saturating_mul(STEP), ALIGN) }
+impl Class {
+    fn of(layout: Layout) -> Option<Class> {
+        if layout.align() > ALIGN {
+            return None;
+        }
+        let size = layout.size().max(1);
+        if size <= SMALL * STEP {
+            return Some(Class::Small((size - 1) / STEP));
+        }
+        let bits = usize::BITS - (size - 1).leading_zeros();
+        let i = usize::try_from(bits.saturating_sub(LARGE_SHIFT)).ok()?;
+        (i < LARGE).then_some(Class::Large(i))
+    }
+
+    fn size(self) -> usize {
+        match self {
+            Class::Small(i) => (i + 1) * STEP,
+            Class::Large(i) => 1 << (LARGE_SHIFT as usize + i),
+        }
+    }
+}
+
+impl Heap {
+    fn list(&mut self, class: Class) -> Option<&mut *mut u8> {
+        match class {
+            Class::Small(i) => self.small.get_mut(i),
+            Class::Large(i) => self.large.get_mut(i),
+        }
+    }
+
+    /// A new block of `size` bytes (a multiple of 16) from the region,
+    /// growing memory when it runs out. Null when memory cannot grow.
+    fn cut(&mut self, size: usize) -> *mut u8 {
+        if self.end.saturating_sub(self.next) < size {
+            let pages = size.div_ceil(PAGE).max(1);
+            let Some(start) = grow(pages) else {
+                return ptr::null_mut();
+            };
+            // Memory grows at its end: a new region right after the old one
+            // continues it, and the old region's rest is not lost.
+            if start != self.end {
+                self.next = start;
+            }
+            self.end = start + pages * PAGE;
+        }
+        let block = self.next;
+        self.next += size;
+        block as *mut u8
+    }
+}
+
+/// Adds `pages` pages of memory; the address of the first.
+#[cfg(target_arch = "wasm32")]
+fn grow(pages: usize) -> Option<usize> {
+    let before = core::arch::wasm32::memory_grow(0, pages);
+    (before != usize::MAX).then(|| before * PAGE)
+}
+
+/// Natively (tests only): pages lent by the system allocator, never freed.
+#[cfg(not(target_arch = "wasm32"))]
+fn grow(pages: usize) -> Option<usize> {
+    let layout = Layout::from_size_align(pages * PAGE, PAGE).ok()?;
+    // SAFETY: a valid, non-zero layout.
+    let p = unsafe { std::alloc::System.alloc(layout) };
+    (!p.is_null()).then_some(p as usize)
 }
 
 unsafe impl GlobalAlloc for Allocator {
     // One copy: inlined at every allocation site it was 57 KB of `.wasm`.
     #[inline(never)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let Some(c) = class(layout) else {
-            // SAFETY: `layout` is the caller's, passed on as it is.
-            return unsafe { System.alloc(layout) };
+        let Some(class) = Class::of(layout) else {
+            return ptr::null_mut();
         };
-        // SAFETY: single-threaded (see `Sync`), and no reference to the lists
+        // SAFETY: single-threaded (see `Sync`), and no reference to the heap
         // outlives this call.
-        let heads = unsafe { &mut *self.heads.get() };
-        let Some(slot) = heads.get_mut(c) else {
+        let heap = unsafe { &mut *self.heap.get() };
+        let Some(slot) = heap.list(class) else {
             return ptr::null_mut();
         };
         let head = *slot;
         if head.is_null() {
-            // SAFETY: a valid, non-zero layout.
-            return unsafe { System.alloc(class_layout(c)) };
+            return heap.cut(class.size());
         }
-        // SAFETY: `head` is a free block of class `c`, at least 16 bytes,
-        // aligned to 8, whose first word `dealloc` wrote.
+        // SAFETY: `head` is a free block of this class, at least 16 bytes,
+        // aligned to 16, whose first word `dealloc` wrote.
         *slot = unsafe { head.cast::<*mut u8>().read() };
         head
     }
@@ -93,17 +177,17 @@ unsafe impl GlobalAlloc for Allocator {
     // One copy: inlined at every allocation site it was 57 KB of `.wasm`.
     #[inline(never)]
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
-        let Some(c) = class(layout) else {
-            // SAFETY: the block came from `System.alloc(layout)` above.
-            return unsafe { System.dealloc(block, layout) };
-        };
-        // SAFETY: as in `alloc`.
-        let heads = unsafe { &mut *self.heads.get() };
-        let Some(slot) = heads.get_mut(c) else {
+        let Some(class) = Class::of(layout) else {
             return;
         };
-        // SAFETY: `block` is a class-`c` block (its layout has class `c`),
-        // no longer used by its owner, big and aligned enough for a pointer.
+        // SAFETY: as in `alloc`.
+        let heap = unsafe { &mut *self.heap.get() };
+        let Some(slot) = heap.list(class) else {
+            return;
+        };
+        // SAFETY: `block` came from `alloc` with this layout, so it is a
+        // block of this class, no longer used by its owner, and big and
+        // aligned enough for a pointer.
         unsafe { block.cast::<*mut u8>().write(*slot) };
         *slot = block;
     }
@@ -114,26 +198,21 @@ unsafe impl GlobalAlloc for Allocator {
         // SAFETY: the caller guarantees `new_size` makes a valid layout with
         // this alignment.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-        match (class(layout), class(new_layout)) {
+        if Class::of(layout).is_some() && Class::of(layout) == Class::of(new_layout) {
             // Still fits its block.
-            (Some(a), Some(b)) if a == b => block,
-            // Both outside the classes: dlmalloc may grow in place.
-            // SAFETY: the block came from `System.alloc(layout)`.
-            (None, None) => unsafe { System.realloc(block, layout, new_size) },
-            _ => {
-                // SAFETY: a valid layout, as above.
-                let new = unsafe { self.alloc(new_layout) };
-                if !new.is_null() {
-                    // SAFETY: both blocks hold at least the smaller size and
-                    // are distinct allocations.
-                    unsafe {
-                        ptr::copy_nonoverlapping(block, new, layout.size().min(new_size));
-                        self.dealloc(block, layout);
-                    }
-                }
-                new
+            return block;
+        }
+        // SAFETY: a valid layout, as above.
+        let new = unsafe { self.alloc(new_layout) };
+        if !new.is_null() {
+            // SAFETY: both blocks hold at least the smaller size and are
+            // distinct allocations; `block` is freed with its own layout.
+            unsafe {
+                ptr::copy_nonoverlapping(block, new, layout.size().min(new_size));
+                self.dealloc(block, layout);
             }
         }
+        new
     }
 }
 
@@ -154,7 +233,12 @@ mod tests {
         };
         for round in 0..20_000u32 {
             if live.len() < 64 && next() % 3 != 0 {
-                let size = 1 + next() % 700;
+                // Mostly small, some large (up to 200 KB, past one page).
+                let size = if next() % 8 == 0 {
+                    1 + next() % 200_000
+                } else {
+                    1 + next() % 700
+                };
                 let align = [1, 2, 4, 8, 16][next() % 5];
                 let layout = Layout::from_size_align(size, align).unwrap();
                 let p = unsafe { a.alloc(layout) };
@@ -168,7 +252,7 @@ mod tests {
                 let bytes = unsafe { std::slice::from_raw_parts(p, layout.size()) };
                 assert!(bytes.iter().all(|&b| b == fill), "a block was overwritten");
                 if next() % 2 == 0 {
-                    let new_size = 1 + next() % 700;
+                    let new_size = 1 + next() % 5_000;
                     let q = unsafe { a.realloc(p, layout, new_size) };
                     let kept = layout.size().min(new_size);
                     let bytes = unsafe { std::slice::from_raw_parts(q, kept) };
@@ -184,5 +268,17 @@ mod tests {
         for (p, layout, _) in live {
             unsafe { a.dealloc(p, layout) };
         }
+    }
+
+    #[test]
+    fn classes_fit_their_sizes() {
+        for size in [0, 1, 16, 17, 512, 513, 1024, 1025, 65_536, 1 << 20, (1 << 20) + 1] {
+            let class = Class::of(Layout::from_size_align(size, 8).unwrap()).unwrap();
+            assert!(class.size() >= size.max(1), "{size}");
+            assert!(class.size().is_multiple_of(ALIGN));
+        }
+        assert!(Class::of(Layout::from_size_align(8, 32).unwrap()).is_none());
+        let huge = Layout::from_size_align(1 << 33, 8).unwrap();
+        assert!(Class::of(huge).is_none());
     }
 }
