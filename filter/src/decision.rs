@@ -85,6 +85,9 @@ pub struct Decision {
 pub struct ApprovalLink {
     pub url: String,
     pub elicitation_id: String,
+    /// The request said its client opens URL elicitations (2026-07-28):
+    /// it gets an `input_required` result rather than a denial.
+    pub elicits_url: bool,
 }
 
 impl Decision {

@@ -174,6 +174,7 @@ fn judge_message(
         return (d, Vec::new(), None);
     };
     d.tool = Some(call.name.to_string());
+    let elicits_url = call.elicits_url;
     if config.audit.arguments != ArgumentAudit::None {
         d.arg_keys = call
             .arguments
@@ -241,7 +242,10 @@ fn judge_message(
             match approved {
                 Some(a) if a.digest == question.digest => Some(a.why),
                 _ => {
-                    ask = Some(question);
+                    ask = Some(Question {
+                        elicits_url,
+                        ..question
+                    });
                     None
                 }
             }

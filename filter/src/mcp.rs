@@ -80,7 +80,13 @@ impl Message<'_> {
 pub struct ToolCall<'a> {
     pub name: Cow<'a, str>,
     pub arguments: Option<Object<'a>>,
+    /// A 2026-07-28 request that declares (in its `_meta` envelope) a client
+    /// able to open a URL elicitation: `clientCapabilities.elicitation.url`.
+    pub elicits_url: bool,
 }
+
+/// The `_meta` key of a 2026-07-28 request's client capabilities.
+const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 
 pub const TOOLS_CALL: &str = "tools/call";
 pub const TOOLS_LIST: &str = "tools/list";
@@ -546,10 +552,18 @@ fn tool_call(params: Option<Json<'_>>) -> Result<ToolCall<'_>, String> {
     };
     let mut name = None;
     let mut arguments = None;
+    let mut elicits_url = false;
     for (key, v) in params.0 {
         match key.as_ref() {
             "name" => name = Some(v),
             "arguments" => arguments = Some(v),
+            "_meta" => {
+                elicits_url = v
+                    .get(CLIENT_CAPABILITIES)
+                    .and_then(|c| c.get("elicitation"))
+                    .and_then(|e| e.get("url"))
+                    .is_some_and(|u| matches!(u, Json::Obj(_)));
+            }
             // A Go server would read `ARGUMENTS` as `arguments`, and run
             // the call with what the filter took for an unknown member.
             other => {
@@ -587,7 +601,11 @@ fn tool_call(params: Option<Json<'_>>) -> Result<ToolCall<'_>, String> {
             ))
         }
     };
-    Ok(ToolCall { name, arguments })
+    Ok(ToolCall {
+        name,
+        arguments,
+        elicits_url,
+    })
 }
 
 #[cfg(test)]

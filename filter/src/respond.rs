@@ -135,8 +135,14 @@ fn push_head(out: &mut String, d: &Decision) {
 /// JSON-RPC error, as the configuration asks.
 fn push_denial(out: &mut String, style: Style, d: &Decision) {
     let text = agent_text(d);
-    if let (Some(link), true) = (&d.approval, style.elicits) {
-        return push_elicitation(out, d, link, &text);
+    match (&d.approval, style.modern, style.elicits) {
+        // 2026-07-28 has no -32042 on the wire: a client that opens URL
+        // elicitations gets them as input it must give before a retry.
+        (Some(link), true, _) if link.elicits_url => {
+            return push_input_required(out, d, link);
+        }
+        (Some(link), false, true) => return push_elicitation(out, d, link, &text),
+        _ => {}
     }
     match style.deny_as {
         DenyAs::ToolError => {
@@ -183,7 +189,29 @@ fn push_elicitation(out: &mut String, d: &Decision, link: &ApprovalLink, text: &
     push_i64(out, i64::from(codes::URL_ELICITATION_REQUIRED));
     out.push_str(",\"message\":");
     push_str(out, text);
-    out.push_str(",\"data\":{\"elicitations\":[{\"mode\":\"url\",\"elicitationId\":");
+    out.push_str(",\"data\":{\"elicitations\":[");
+    push_url_elicitation(out, link);
+    out.push_str("],");
+    // The filter's own fields, beside what the spec defines.
+    push_meta_fields(out, d);
+    out.push_str("}}}");
+}
+
+/// A pending approval to a 2026-07-28 client that opens URL elicitations:
+/// an `input_required` result asking for one, which the client completes
+/// (the person approves) before it retries the call.
+fn push_input_required(out: &mut String, d: &Decision, link: &ApprovalLink) {
+    push_head(out, d);
+    out.push_str("\"result\":{\"resultType\":\"input_required\",\"inputRequests\":{\"mcp_policy_approval\":{\"method\":\"elicitation/create\",\"params\":");
+    push_url_elicitation(out, link);
+    out.push_str("}},\"_meta\":");
+    push_meta(out, d);
+    out.push_str("}}");
+}
+
+/// `{"mode":"url","elicitationId":..,"url":..,"message":..}`.
+fn push_url_elicitation(out: &mut String, link: &ApprovalLink) {
+    out.push_str("{\"mode\":\"url\",\"elicitationId\":");
     push_str(out, &link.elicitation_id);
     out.push_str(",\"url\":");
     push_str(out, &link.url);
@@ -192,10 +220,7 @@ fn push_elicitation(out: &mut String, d: &Decision, link: &ApprovalLink, text: &
         out,
         "A person must approve this exact tool call before it runs.",
     );
-    out.push_str("}],");
-    // The filter's own fields, beside what the spec defines.
-    push_meta_fields(out, d);
-    out.push_str("}}}");
+    out.push('}');
 }
 
 /// The machine-readable fields of a refusal.

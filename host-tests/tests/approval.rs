@@ -346,3 +346,57 @@ fn without_an_approval_service_such_calls_are_denied_and_unlisted() {
     assert!(o.asked.is_none() && o.upstream.is_none());
     assert_eq!(o.reply.unwrap().1["result"]["_meta"]["code"], -32060);
 }
+
+#[test]
+fn a_2026_client_that_opens_urls_gets_an_input_required_result() {
+    let mut vm = vm(CONFIG);
+    let pending =
+        r#"{"status":"pending","url":"https://approvals.example/a/e9","elicitation_id":"e9"}"#;
+    let modern = |elicits: bool| {
+        let mut caps = json!({});
+        if elicits {
+            caps = json!({"elicitation": {"url": {}}});
+        }
+        json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{
+            "name":"pay","arguments":{"amount":1,"to":"acct-1"},
+            "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+                     "io.modelcontextprotocol/clientCapabilities":caps}}})
+        .to_string()
+    };
+    let o = exchange(
+        &mut vm,
+        "agent-a",
+        "2026-07-28",
+        &modern(true),
+        Some(("200", pending)),
+    );
+    let (_, body) = o.reply.unwrap();
+    let result = &body["result"];
+    assert_eq!(result["resultType"], "input_required", "{body}");
+    let ask = &result["inputRequests"]["mcp_policy_approval"];
+    assert_eq!(ask["method"], "elicitation/create");
+    assert_eq!(ask["params"]["mode"], "url");
+    assert_eq!(ask["params"]["url"], "https://approvals.example/a/e9");
+    assert_eq!(ask["params"]["elicitationId"], "e9");
+    assert_eq!(result["_meta"]["code"], -32062);
+    assert!(
+        body.get("error").is_none(),
+        "no -32042 on the 2026-07-28 wire"
+    );
+
+    // A client that did not say it opens URLs: the denial with the URL.
+    let o = exchange(
+        &mut vm,
+        "agent-a",
+        "2026-07-28",
+        &modern(false),
+        Some(("200", pending)),
+    );
+    let (_, body) = o.reply.unwrap();
+    assert_eq!(body["result"]["resultType"], "complete");
+    assert_eq!(body["result"]["isError"], true);
+    assert_eq!(
+        body["result"]["_meta"]["approval_url"],
+        "https://approvals.example/a/e9"
+    );
+}

@@ -44,6 +44,9 @@ pub struct Question {
     pub digest: String,
     /// The JSON body of the check.
     pub body: String,
+    /// Whether the agent's client said it opens URL elicitations (a
+    /// 2026-07-28 request): how a pending answer is put to it.
+    pub elicits_url: bool,
 }
 
 /// Facts about the call that go into the question besides the call itself.
@@ -120,7 +123,11 @@ pub fn question(tool: &str, arguments: Option<&Object<'_>>, asker: Asker<'_>) ->
         }
     }
     body.push('}');
-    Question { digest, body }
+    Question {
+        digest,
+        body,
+        elicits_url: false,
+    }
 }
 
 /// The service's answer about one call.

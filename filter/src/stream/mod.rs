@@ -152,6 +152,7 @@ enum Phase {
 struct Held {
     body: Vec<u8>,
     digest: String,
+    elicits_url: bool,
     pending: Decision,
 }
 
@@ -467,6 +468,7 @@ impl Stream {
             let held = Held {
                 body: body.to_vec(),
                 digest: question.digest,
+                elicits_url: question.elicits_url,
                 pending: judgement.decision,
             };
             if host.call_out(&call) {
@@ -539,6 +541,7 @@ impl Stream {
                 d.approval = Some(ApprovalLink {
                     url,
                     elicitation_id,
+                    elicits_url: held.elicits_url,
                 });
                 self.finish(config, host, d, Vec::new(), &held.body)
             }
