@@ -272,7 +272,19 @@ mod tests {
 
     #[test]
     fn classes_fit_their_sizes() {
-        for size in [0, 1, 16, 17, 512, 513, 1024, 1025, 65_536, 1 << 20, (1 << 20) + 1] {
+        for size in [
+            0,
+            1,
+            16,
+            17,
+            512,
+            513,
+            1024,
+            1025,
+            65_536,
+            1 << 20,
+            (1 << 20) + 1,
+        ] {
             let class = Class::of(Layout::from_size_align(size, 8).unwrap()).unwrap();
             assert!(class.size() >= size.max(1), "{size}");
             assert!(class.size().is_multiple_of(ALIGN));
