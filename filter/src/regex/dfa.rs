@@ -18,11 +18,14 @@ pub struct Dfa {
     breaks: Vec<u32>,
     /// The class of each ASCII character.
     ascii: [u16; 128],
-    classes: usize,
-    /// `table[state * classes + class]`; state 0 is dead.
-    table: Vec<u16>,
-    matching: Vec<bool>,
-    start: u16,
+    /// `table[state + class]` is the next state. States are numbered by
+    /// the offset of their row (premultiplied by the number of classes), so
+    /// a step is one add and one load; 0 is the dead state, and the
+    /// matching states come last: a state matches when it is at least
+    /// `first_match`.
+    table: Vec<u32>,
+    first_match: u32,
+    start: u32,
     anchored_end: bool,
 }
 
@@ -128,44 +131,97 @@ impl Dfa {
             let c = u32::try_from(c).unwrap_or(0);
             *slot = u16::try_from(breaks.partition_point(|&b| b <= c)).unwrap_or(0);
         }
+        // Renumber: the dead state, the other non-matching ones, then the
+        // matching ones; each by the offset of its row.
+        let mut order: Vec<usize> = (0..matching.len()).collect();
+        crate::sort::sort_by(&mut order, |&a, &b| {
+            let key = |s: usize| (matching.get(s).copied().unwrap_or(false), s);
+            key(a) < key(b)
+        });
+        let mut offset = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            *offset.get_mut(old)? = u32::try_from(new.checked_mul(classes)?).ok()?;
+        }
+        let mut rows = vec![0u32; table.len()];
+        for (new, &old) in order.iter().enumerate() {
+            for k in 0..classes {
+                let next = usize::from(*table.get(old.checked_mul(classes)?.checked_add(k)?)?);
+                *rows.get_mut(new.checked_mul(classes)?.checked_add(k)?)? = *offset.get(next)?;
+            }
+        }
+        let matches = matching.iter().filter(|&&m| m).count();
+        let first_match = order.len().checked_sub(matches)?.checked_mul(classes)?;
         Some(Dfa {
             breaks,
             ascii,
-            classes,
-            table,
-            matching,
-            start: 1,
+            table: rows,
+            first_match: u32::try_from(first_match).ok()?,
+            start: *offset.get(1)?,
             anchored_end,
         })
     }
 
-    fn class(&self, c: char) -> usize {
-        let code = u32::from(c);
-        match usize::try_from(code).ok().and_then(|i| self.ascii.get(i)) {
-            Some(&k) => usize::from(k),
-            None => self.breaks.partition_point(|&b| b <= code),
+    /// The class of the character at byte `at` of `text` (a character
+    /// boundary), and its length in bytes. ASCII is one table load.
+    #[inline]
+    fn class(&self, text: &str, at: usize) -> (u32, usize) {
+        match text.as_bytes().get(at) {
+            Some(&b) if b < 0x80 => (
+                self.ascii.get(usize::from(b)).map_or(0, |&k| u32::from(k)),
+                1,
+            ),
+            _ => {
+                let c = text
+                    .get(at..)
+                    .and_then(|t| t.chars().next())
+                    .unwrap_or('\0');
+                let code = u32::from(c);
+                let k = self.breaks.partition_point(|&b| b <= code);
+                (u32::try_from(k).unwrap_or(0), c.len_utf8())
+            }
         }
     }
 
     pub fn is_match(&self, text: &str) -> bool {
-        let matching = |s: u16| self.matching.get(usize::from(s)).copied().unwrap_or(false);
         let mut state = self.start;
-        if matching(state) && !self.anchored_end {
+        let mut at = 0;
+        if self.anchored_end {
+            // Only the state at the end counts.
+            while at < text.len() {
+                let (class, len) = self.class(text, at);
+                state = self.step(state, class);
+                if state == 0 {
+                    return false;
+                }
+                at = at.saturating_add(len);
+            }
+            return state >= self.first_match;
+        }
+        if state >= self.first_match {
             return true;
         }
-        for c in text.chars() {
-            let slot = usize::from(state)
-                .saturating_mul(self.classes)
-                .saturating_add(self.class(c));
-            state = self.table.get(slot).copied().unwrap_or(0);
+        while at < text.len() {
+            let (class, len) = self.class(text, at);
+            state = self.step(state, class);
             if state == 0 {
                 return false;
             }
-            if matching(state) && !self.anchored_end {
+            if state >= self.first_match {
                 return true;
             }
+            at = at.saturating_add(len);
         }
-        matching(state)
+        false
+    }
+
+    #[inline]
+    fn step(&self, state: u32, class: u32) -> u32 {
+        let slot = state.saturating_add(class);
+        usize::try_from(slot)
+            .ok()
+            .and_then(|i| self.table.get(i))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
