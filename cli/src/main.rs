@@ -7,6 +7,8 @@
 //!   the decision of SPEC §6 on stdout, as the filter would log it for the
 //!   first such request (counters start empty).
 //! - `convert POLICY.yaml`: the same policy as JSON.
+//! - `approvals serve --listen ADDR --db FILE --approver NAME=SHA256HEX...`:
+//!   the human approval service of SPEC §7.2 (`mcp_policy_approvals`).
 //!
 //! CONFIG is the filter's JSON configuration or a bare policy; a `.yaml` or
 //! `.yml` file is converted first, so Intercept policies check as they are.
@@ -53,6 +55,41 @@ enum Command {
     },
     /// Print an Intercept YAML policy as JSON.
     Convert { policy: PathBuf },
+    /// The human approval service (SPEC §7.2).
+    Approvals {
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCommand {
+    /// Serve the filter's check API and the approvers' web pages until SIGTERM or SIGINT.
+    Serve {
+        /// Where to listen, HOST:PORT (port 0 picks a free one).
+        #[arg(long, value_name = "ADDR")]
+        listen: String,
+        /// The SQLite database (created if absent; a restart loses nothing).
+        #[arg(long, value_name = "FILE")]
+        db: PathBuf,
+        /// An approver: a name and the SHA-256 (hex) of their secret token (repeatable).
+        #[arg(
+            long = "approver",
+            value_name = "NAME=SHA256HEX",
+            required = true,
+            value_parser = mcp_policy_approvals::Approver::parse
+        )]
+        approvers: Vec<mcp_policy_approvals::Approver>,
+        /// Where approvers reach the pages (default: http://ADDR as bound).
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// Seconds a request waits for a person.
+        #[arg(long, value_name = "N", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+        pending_ttl_secs: u64,
+        /// Seconds an approval waits for the retry (and a denial keeps applying).
+        #[arg(long, value_name = "N", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+        approved_ttl_secs: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,6 +112,30 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
+        Command::Approvals {
+            command:
+                ApprovalsCommand::Serve {
+                    listen,
+                    db,
+                    approvers,
+                    public_url,
+                    pending_ttl_secs,
+                    approved_ttl_secs,
+                },
+        } => {
+            let options = mcp_policy_approvals::Options {
+                listen,
+                db,
+                approvers,
+                public_url,
+                pending_ttl: std::time::Duration::from_secs(pending_ttl_secs),
+                approved_ttl: std::time::Duration::from_secs(approved_ttl_secs),
+            };
+            match mcp_policy_approvals::run(options) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            }
+        }
     }
 }
 

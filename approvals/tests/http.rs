@@ -1,0 +1,785 @@
+//! The service over HTTP, through its router: the filter's check, the
+//! approvers' sign-in, pages and decisions, and the rules that keep an agent
+//! (or another site) from approving its own call.
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::Router;
+use mcp_policy_approvals::{store::Store, App, Approver, Options};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::time::Duration;
+use tower::ServiceExt;
+
+/// A form's fields, as `post_form` sends them.
+type Fields<'a> = &'a [(&'a str, &'a str)];
+
+const ALICE: &str = "alice-token-1";
+const BOB: &str = "bob-token-2";
+/// The address the test service pretends to listen on: its public URL.
+const ORIGIN: &str = "http://127.0.0.1:9";
+
+fn sha_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+struct Env {
+    dir: PathBuf,
+    options: Options,
+    router: Router,
+}
+
+impl Env {
+    fn new(name: &str) -> Env {
+        Env::with_ttls(name, Duration::from_secs(900), Duration::from_secs(600))
+    }
+
+    fn with_ttls(name: &str, pending: Duration, approved: Duration) -> Env {
+        let dir = std::env::temp_dir().join(format!(
+            "mcp-approvals-http-{name}-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let options = Options {
+            listen: "127.0.0.1:0".into(),
+            db: dir.join("approvals.db"),
+            approvers: vec![
+                Approver::parse(&format!("alice={}", sha_hex(ALICE))).unwrap(),
+                Approver::parse(&format!("bob={}", sha_hex(BOB).to_uppercase())).unwrap(),
+            ],
+            public_url: None,
+            pending_ttl: pending,
+            approved_ttl: approved,
+        };
+        let router = open(&options);
+        Env {
+            dir,
+            options,
+            router,
+        }
+    }
+
+    /// The service again on the same database: a restart.
+    fn restart(&mut self) {
+        self.router = open(&self.options);
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, headers, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    async fn check(&self, question: &Value) -> Value {
+        let (status, _, body) = self.check_raw(&question.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    async fn check_raw(&self, body: &str) -> (StatusCode, HeaderMap, String) {
+        self.send(
+            Request::post("/v1/check")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_owned()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> (StatusCode, HeaderMap, String) {
+        let mut request = Request::get(path);
+        if let Some(c) = cookie {
+            request = request.header(header::COOKIE, c);
+        }
+        self.send(request.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post_form(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        origin: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, String) {
+        let body: String = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut request = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::HOST, "127.0.0.1:9");
+        if let Some(c) = cookie {
+            request = request.header(header::COOKIE, c);
+        }
+        if let Some(o) = origin {
+            request = request.header(header::ORIGIN, o);
+        }
+        self.send(request.body(Body::from(body)).unwrap()).await
+    }
+
+    /// Signs in; returns the `Cookie` header value.
+    async fn sign_in(&self, token: &str) -> String {
+        let (status, headers, body) = self
+            .post_form(
+                "/login",
+                None,
+                Some(ORIGIN),
+                &[("token", token), ("next", "/approvals")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+        let set = headers[header::SET_COOKIE].to_str().unwrap();
+        set.split(';').next().unwrap().to_owned()
+    }
+
+    /// The approval page and its CSRF token.
+    async fn page(&self, id: &str, cookie: &str) -> (String, String) {
+        let (status, _, body) = self.get(&format!("/approvals/{id}"), Some(cookie)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let csrf = csrf_of(&body);
+        (body, csrf)
+    }
+
+    async fn decide(&self, id: &str, cookie: &str, action: &str, reason: &str) -> StatusCode {
+        let (_, csrf) = self.page(id, cookie).await;
+        let (status, headers, body) = self
+            .post_form(
+                &format!("/approvals/{id}/{action}"),
+                Some(cookie),
+                Some(ORIGIN),
+                &[("csrf", &csrf), ("reason", reason)],
+            )
+            .await;
+        if status == StatusCode::SEE_OTHER {
+            assert_eq!(headers[header::LOCATION], format!("/approvals/{id}"));
+        } else {
+            eprintln!("{body}");
+        }
+        status
+    }
+
+    fn audit(&self) -> Vec<mcp_policy_approvals::store::AuditEntry> {
+        Store::open(&self.options.db).unwrap().audit().unwrap()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn open(options: &Options) -> Router {
+    App::open(options, "127.0.0.1:9".parse().unwrap())
+        .unwrap()
+        .router()
+}
+
+fn rand_suffix() -> String {
+    mcp_policy_approvals::store::random_hex::<4>().unwrap()
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn csrf_of(page: &str) -> String {
+    let marker = r#"name="csrf" value=""#;
+    let start = page.find(marker).expect("a csrf field") + marker.len();
+    page[start..start + 64].to_owned()
+}
+
+fn question(amount: u64) -> Value {
+    json!({
+        "digest": sha_hex(&format!("call-{amount}")),
+        "tool": "pay",
+        "arguments": {"amount": amount, "to": "acct-1"},
+        "identity": "h:x-agent-id\u{1f}agent-a",
+        "grant": "billing",
+        "session": "s-1",
+        "request_id": "r-1",
+        "policy_sha256": sha_hex("policy"),
+        "rule": "/tools/pay/action",
+        "reason": "Payments need a person",
+    })
+}
+
+fn pending_id(answer: &Value) -> String {
+    assert_eq!(answer["status"], "pending", "{answer}");
+    answer["elicitation_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_check_opens_a_pending_request_and_a_retry_gets_the_same_url() {
+    let env = Env::new("pending");
+    let first = env.check(&question(100)).await;
+    let id = pending_id(&first);
+    assert_eq!(id.len(), 32);
+    assert_eq!(first["url"], format!("{ORIGIN}/approvals/{id}"));
+    let again = env.check(&question(100)).await;
+    assert_eq!(again, first);
+    // Another argument is another call.
+    let other = env.check(&question(101)).await;
+    assert_ne!(pending_id(&other), id);
+    // The URL opens on a sign-in form, not the request.
+    let (status, _, body) = env.get(&format!("/approvals/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains(r#"<label for="token">Token</label>"#),
+        "{body}"
+    );
+    assert!(body.contains(r#"<input id="token" name="token" type="password""#));
+    assert!(body.contains(r#"<button type="submit" class="btn btn-primary">Sign in</button>"#));
+    assert!(body.contains(&format!(r#"name="next" value="/approvals/{id}""#)));
+    assert!(!body.contains("acct-1"), "no details before sign-in");
+}
+
+#[tokio::test]
+async fn an_approval_made_on_the_page_is_used_by_one_check() {
+    let env = Env::new("approve");
+    let id = pending_id(&env.check(&question(100)).await);
+    let cookie = env.sign_in(ALICE).await;
+    let (page, _) = env.page(&id, &cookie).await;
+    for text in [
+        ">pay<",
+        "x-agent-id = agent-a",
+        "billing",
+        "&quot;amount&quot;: 100",
+        "/tools/pay/action",
+        "Payments need a person",
+        ">Approve</button>",
+        ">Deny</button>",
+        r#"<label for="deny-reason">Reason</label>"#,
+        "Signed in as <strong>alice</strong>",
+    ] {
+        assert!(page.contains(text), "{text} missing from {page}");
+    }
+    assert_eq!(
+        env.decide(&id, &cookie, "approve", "").await,
+        StatusCode::SEE_OTHER
+    );
+    let (page, _) = env.page(&id, &cookie).await;
+    assert!(
+        page.contains("<strong>Approved</strong> by <strong>alice</strong>"),
+        "{page}"
+    );
+    assert!(!page.contains(">Approve</button>"));
+
+    assert_eq!(
+        env.check(&question(100)).await,
+        json!({"status": "approved", "approver": "alice"})
+    );
+    // Single use: the next identical call waits for a new approval.
+    let next = pending_id(&env.check(&question(100)).await);
+    assert_ne!(next, id);
+    let (page, _) = env.page(&id, &cookie).await;
+    assert!(page.contains("used by the agent"), "{page}");
+    // Deciding again is a conflict.
+    let (_, csrf) = env.page(&next, &cookie).await;
+    let (status, _, _) = env
+        .post_form(
+            &format!("/approvals/{id}/approve"),
+            Some(&cookie),
+            Some(ORIGIN),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let audit = env.audit();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].approver, "alice");
+    assert_eq!(audit[0].action, "approve");
+    assert_eq!(audit[0].request_id, id);
+    assert_eq!(audit[0].tool, "pay");
+    assert_eq!(audit[0].digest, sha_hex("call-100"));
+}
+
+#[tokio::test]
+async fn a_denial_answers_with_the_approvers_reason() {
+    let env = Env::new("deny");
+    let id = pending_id(&env.check(&question(7)).await);
+    let cookie = env.sign_in(BOB).await;
+    assert_eq!(
+        env.decide(&id, &cookie, "deny", "  not this month ").await,
+        StatusCode::SEE_OTHER
+    );
+    let denied = json!({"status": "denied", "approver": "bob", "reason": "not this month"});
+    assert_eq!(env.check(&question(7)).await, denied);
+    assert_eq!(env.check(&question(7)).await, denied, "retries stay denied");
+    let (page, _) = env.page(&id, &cookie).await;
+    assert!(
+        page.contains("<strong>Denied</strong> by <strong>bob</strong>"),
+        "{page}"
+    );
+    assert!(page.contains("not this month"));
+    let (_, _, list) = env.get("/approvals", Some(&cookie)).await;
+    assert!(list.contains("Recent decisions") && list.contains("not this month"));
+    let audit = env.audit();
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].reason.as_str()),
+        ("deny", "not this month")
+    );
+}
+
+#[tokio::test]
+async fn requests_and_unused_approvals_expire() {
+    let env = Env::with_ttls("expiry", Duration::from_secs(1), Duration::from_secs(1));
+    let cookie = env.sign_in(ALICE).await;
+    let id = pending_id(&env.check(&question(1)).await);
+    let (_, csrf) = env.page(&id, &cookie).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let (page, _) = env.page(&id, &cookie).await;
+    assert!(page.contains("badge-expired"), "{page}");
+    let (status, _, body) = env
+        .post_form(
+            &format!("/approvals/{id}/approve"),
+            Some(&cookie),
+            Some(ORIGIN),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.contains("expired"), "{body}");
+    // The retry opens a new request; approved but unused, it expires too.
+    let second = pending_id(&env.check(&question(1)).await);
+    assert_ne!(second, id);
+    assert_eq!(
+        env.decide(&second, &cookie, "approve", "").await,
+        StatusCode::SEE_OTHER
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let third = pending_id(&env.check(&question(1)).await);
+    assert_ne!(third, second);
+    let (page, _) = env.page(&second, &cookie).await;
+    assert!(page.contains("never used"), "{page}");
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_refused_with_401_and_sign_in_sets_a_strict_cookie() {
+    let env = Env::new("login");
+    for token in ["wrong", ""] {
+        let (status, headers, body) = env
+            .post_form(
+                "/login",
+                None,
+                Some(ORIGIN),
+                &[("token", token), ("next", "/approvals")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(headers.get(header::SET_COOKIE).is_none());
+        assert!(body.contains("does not match"), "{body}");
+        assert!(body.contains(r#"<label for="token">Token</label>"#));
+    }
+    let (status, headers, _) = env
+        .post_form(
+            "/login",
+            None,
+            Some(ORIGIN),
+            &[("token", ALICE), ("next", "//evil.example/x")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/approvals", "no open redirect");
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.starts_with("mcp_approvals_session="), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "http public URL: {cookie}");
+    // A sign-in posted from another site is refused.
+    let (status, _, _) = env
+        .post_form(
+            "/login",
+            None,
+            Some("https://evil.example"),
+            &[("token", ALICE)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The next page after sign-in is followed when local.
+    let (_, headers, _) = env
+        .post_form(
+            "/login",
+            None,
+            None,
+            &[("token", BOB), ("next", "/approvals/abc")],
+        )
+        .await;
+    assert_eq!(headers[header::LOCATION], "/approvals/abc");
+}
+
+#[tokio::test]
+async fn approve_and_deny_need_the_csrf_token_and_a_same_origin_post() {
+    let env = Env::new("csrf");
+    let id = pending_id(&env.check(&question(5)).await);
+    let cookie = env.sign_in(ALICE).await;
+    let (_, csrf) = env.page(&id, &cookie).await;
+    let wrong = "0".repeat(64);
+    for action in ["approve", "deny"] {
+        let path = format!("/approvals/{id}/{action}");
+        let cases: [(Option<&str>, Fields); 6] = [
+            (Some(ORIGIN), &[]),
+            (Some(ORIGIN), &[("csrf", "")]),
+            (Some(ORIGIN), &[("csrf", &wrong)]),
+            (Some("https://evil.example"), &[("csrf", &csrf)]),
+            (Some("null"), &[("csrf", &csrf)]),
+            (None, &[("csrf", &csrf)]),
+        ];
+        for (origin, fields) in cases {
+            let (status, _, _) = env.post_form(&path, Some(&cookie), origin, fields).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{action} {origin:?} {fields:?}"
+            );
+        }
+        // Another approver's session has another CSRF token.
+        let bob = env.sign_in(BOB).await;
+        let (status, _, _) = env
+            .post_form(&path, Some(&bob), Some(ORIGIN), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        env.check(&question(5)).await["status"],
+        "pending",
+        "nothing changed"
+    );
+    assert!(env.audit().is_empty());
+    // `http://` + the Host the browser used is same-origin as well.
+    let (status, _, _) = env
+        .send(
+            Request::post(format!("/approvals/{id}/approve"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::HOST, "localhost:7777")
+                .header(header::ORIGIN, "http://localhost:7777")
+                .header(header::COOKIE, &cookie)
+                .body(Body::from(format!("csrf={csrf}")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_check_api_and_a_url_holder_cannot_approve() {
+    let env = Env::new("no-self-approval");
+    let id = pending_id(&env.check(&question(9)).await);
+    // The agent holds the URL, but no session.
+    for action in ["approve", "deny"] {
+        let (status, _, _) = env
+            .post_form(
+                &format!("/approvals/{id}/{action}"),
+                None,
+                Some(ORIGIN),
+                &[("csrf", &"a".repeat(64))],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // A forged cookie is no session.
+        let forged = format!("mcp_approvals_session={}", "b".repeat(64));
+        let (status, _, _) = env
+            .post_form(
+                &format!("/approvals/{id}/{action}"),
+                Some(&forged),
+                Some(ORIGIN),
+                &[("csrf", &"a".repeat(64))],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    // Whatever the check says, it only ever reports; it never approves.
+    let mut sneaky = question(9);
+    sneaky["status"] = json!("approved");
+    sneaky["approver"] = json!("alice");
+    for _ in 0..3 {
+        assert_eq!(pending_id(&env.check(&sneaky).await), id);
+    }
+    // Only the call is required; the rest explains it to a person.
+    let bare =
+        json!({"digest": "0".repeat(64), "tool": "pay", "arguments": {}, "status": "approved"});
+    assert_eq!(env.check(&bare).await["status"], "pending");
+    // Not JSON, or not a check: 400 with a JSON error.
+    let bad_digest = json!({"digest": "xyz", "tool": "pay", "arguments": {}});
+    let array_args = json!({"digest": sha_hex("x"), "tool": "pay", "arguments": [1]});
+    let no_tool = json!({"digest": sha_hex("x"), "tool": "", "arguments": {}});
+    let no_arguments = json!({"digest": sha_hex("x"), "tool": "pay"});
+    for body in [
+        "not json".to_owned(),
+        "{}".to_owned(),
+        bad_digest.to_string(),
+        array_args.to_string(),
+        no_tool.to_string(),
+        no_arguments.to_string(),
+    ] {
+        let (status, headers, text) = env.check_raw(&body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        let error: Value = serde_json::from_str(&text).unwrap();
+        assert!(error["error"].is_string(), "{text}");
+    }
+    // A cross-site HTML form cannot post a check.
+    let (status, _, _) = env
+        .send(
+            Request::post("/v1/check")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(question(9).to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(env.audit().is_empty());
+}
+
+#[tokio::test]
+async fn attacker_text_is_escaped_on_the_list_and_the_detail_page() {
+    let env = Env::new("xss");
+    let evil = r#"<script>alert("x")</script>"#;
+    let q = json!({
+        "digest": sha_hex("evil"),
+        "tool": format!("pay{evil}"),
+        "arguments": {"note": format!("\"><img src=x onerror=alert(1)>{evil}"), evil: 1},
+        "identity": format!("h:x-agent-id\u{1f}{evil}"),
+        "grant": format!("g\"{evil}"),
+        "session": format!("s'\"{evil}"),
+        "request_id": evil,
+        "policy_sha256": sha_hex("policy"),
+        "rule": format!("/tools/{evil}"),
+        "reason": format!("because {evil}"),
+    });
+    let id = pending_id(&env.check(&q).await);
+    let cookie = env.sign_in(ALICE).await;
+    let (_, _, list) = env.get("/approvals", Some(&cookie)).await;
+    let (detail, _) = env.page(&id, &cookie).await;
+    for page in [&list, &detail] {
+        assert!(!page.contains("<script"), "{page}");
+        assert!(!page.contains("<img"), "{page}");
+        assert!(
+            page.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"),
+            "{page}"
+        );
+    }
+    assert!(detail.contains("x-agent-id = &lt;script&gt;"), "{detail}");
+    // A denial's reason is a person's text, shown again in the list.
+    assert_eq!(
+        env.decide(&id, &cookie, "deny", evil).await,
+        StatusCode::SEE_OTHER
+    );
+    let (_, _, list) = env.get("/approvals", Some(&cookie)).await;
+    let (detail, _) = env.page(&id, &cookie).await;
+    for page in [&list, &detail] {
+        assert!(!page.contains("<script"), "{page}");
+    }
+}
+
+#[tokio::test]
+async fn a_restart_with_the_same_database_loses_nothing() {
+    let mut env = Env::new("restart");
+    let pending = env.check(&question(1)).await;
+    let approved = pending_id(&env.check(&question(2)).await);
+    let denied = pending_id(&env.check(&question(3)).await);
+    let cookie = env.sign_in(ALICE).await;
+    assert_eq!(
+        env.decide(&approved, &cookie, "approve", "").await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        env.decide(&denied, &cookie, "deny", "no").await,
+        StatusCode::SEE_OTHER
+    );
+
+    env.restart();
+
+    assert_eq!(
+        env.check(&question(1)).await,
+        pending,
+        "same request, same URL"
+    );
+    assert_eq!(env.check(&question(2)).await["status"], "approved");
+    assert_eq!(env.check(&question(3)).await["reason"], "no");
+    // The session survives too.
+    let (list, _) = env.page(&pending_id(&pending), &cookie).await;
+    assert!(list.contains("Signed in as"), "{list}");
+    assert_eq!(env.audit().len(), 2);
+}
+
+#[tokio::test]
+async fn the_list_shows_pending_newest_first_and_signing_out_ends_the_session() {
+    let env = Env::new("list");
+    let older = pending_id(&env.check(&question(1)).await);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let newer = pending_id(&env.check(&question(2)).await);
+    let (status, _, signed_out) = env.get("/", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(signed_out.contains(r#"name="next" value="/approvals""#));
+    let cookie = env.sign_in(ALICE).await;
+    for path in ["/", "/approvals"] {
+        let (status, _, list) = env.get(path, Some(&cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        let (a, b) = (list.find(&newer).unwrap(), list.find(&older).unwrap());
+        assert!(a < b, "newest first");
+        assert!(list.contains(&format!(r#"href="/approvals/{newer}""#)));
+    }
+    let (status, _, _) = env
+        .get(&format!("/approvals/{}", "c".repeat(32)), Some(&cookie))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Sign-out is CSRF-checked, then the cookie is worthless.
+    let (_, csrf) = env.page(&older, &cookie).await;
+    let (status, _, _) = env
+        .post_form("/logout", Some(&cookie), Some(ORIGIN), &[])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, headers, _) = env
+        .post_form("/logout", Some(&cookie), Some(ORIGIN), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let (_, _, page) = env.get(&format!("/approvals/{older}"), Some(&cookie)).await;
+    assert!(page.contains(r#"<label for="token">Token</label>"#));
+}
+
+#[tokio::test]
+async fn pages_carry_the_security_headers_and_the_stylesheet_is_local() {
+    let env = Env::new("headers");
+    let (status, headers, body) = env.get("/approvals", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[header::CONTENT_SECURITY_POLICY],
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(headers[header::REFERRER_POLICY], "same-origin");
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    assert!(
+        body.contains(r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#)
+    );
+    assert!(body.contains(r#"href="/static/app.css""#));
+    assert!(!body.contains("<script") && !body.contains("style=\""));
+    let (status, headers, css) = env.get("/static/app.css", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    assert!(css.contains(".btn-primary"));
+    let (status, _, ok) = env.get("/healthz", None).await;
+    assert_eq!((status, ok.as_str()), (StatusCode::OK, "ok"));
+    let (status, headers, _) = env.get("/nowhere", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+}
+
+#[tokio::test]
+async fn a_link_from_another_site_reloads_once_to_send_the_strict_cookie() {
+    let env = Env::new("cross-site");
+    let id = pending_id(&env.check(&question(4)).await);
+    let (status, _, body) = env
+        .send(
+            Request::get(format!("/approvals/{id}"))
+                .header("sec-fetch-site", "cross-site")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(&format!(
+        r#"<meta http-equiv="refresh" content="0; url=/approvals/{id}">"#
+    )));
+}
+
+#[tokio::test]
+async fn a_public_url_gives_the_approval_urls_and_the_accepted_origin() {
+    let dir = std::env::temp_dir().join(format!("mcp-approvals-http-public-{}", rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let options = Options {
+        listen: "127.0.0.1:0".into(),
+        db: dir.join("a.db"),
+        approvers: vec![Approver::parse(&format!("alice={}", sha_hex(ALICE))).unwrap()],
+        public_url: Some("https://approve.example.com/".into()),
+        pending_ttl: Duration::from_secs(900),
+        approved_ttl: Duration::from_secs(600),
+    };
+    let env = Env {
+        dir,
+        router: open(&options),
+        options,
+    };
+    let answer = env.check(&question(1)).await;
+    let id = pending_id(&answer);
+    assert_eq!(
+        answer["url"],
+        format!("https://approve.example.com/approvals/{id}")
+    );
+    let (_, headers, _) = env
+        .post_form(
+            "/login",
+            None,
+            Some("https://approve.example.com"),
+            &[("token", ALICE)],
+        )
+        .await;
+    let set = headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(set.contains("; Secure"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let (_, csrf) = env.page(&id, &cookie).await;
+    let (status, _, _) = env
+        .post_form(
+            &format!("/approvals/{id}/approve"),
+            Some(&cookie),
+            Some("https://approve.example.com"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_checks_of_one_approval_get_approved_once() {
+    let env = std::sync::Arc::new(Env::new("concurrent"));
+    let id = pending_id(&env.check(&question(42)).await);
+    let cookie = env.sign_in(ALICE).await;
+    assert_eq!(
+        env.decide(&id, &cookie, "approve", "").await,
+        StatusCode::SEE_OTHER
+    );
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let env = std::sync::Arc::clone(&env);
+            tokio::spawn(async move { env.check(&question(42)).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let approved = answers.iter().filter(|a| a["status"] == "approved").count();
+    assert_eq!(approved, 1, "{answers:?}");
+    assert!(answers
+        .iter()
+        .all(|a| a["status"] == "approved" || a["status"] == "pending"));
+}
