@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up of the e2e test environment: <repo>/.venv with envoy/requirements.txt,
-# and envoy/ts/node_modules (npm ci; nodejs and npm from apt when missing).
+# envoy/ts/node_modules (npm ci; nodejs and npm from apt when missing), and chromium (apt).
 # Prints one short line on success; pip's output is shown only when it fails.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -47,6 +47,15 @@ if [ "$ts_want" != "$(cat "$ts_stamp" 2>/dev/null || true)" ]; then
   fi
   rm -f "$log"
   echo "$ts_want" >"$ts_stamp"
+fi
+
+# The approver in the approval tests: headless Debian chromium (driven by playwright-core,
+# installed above with the TypeScript SDK).
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
 
 # Check that the pieces the tests need are really there.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: builds the filter, starts a sample MCP server (official Python SDK) and Envoy
-# with mcp-policy in front of it on 127.0.0.1, runs a scripted agent that is allowed,
-# denied and rate-limited, and leaves Envoy running at http://127.0.0.1:10000/mcp.
+# with mcp-policy in front of it on 127.0.0.1, and the approval service (SQLite in
+# target/demo); runs a scripted agent that is allowed, denied, rate-limited and held for
+# approval, and leaves it all running: Envoy at http://127.0.0.1:10000/mcp, the approval
+# page at http://127.0.0.1:18082/approvals (token: demo-approver-token).
 #   scripts/demo.sh        start (restarts a running demo)
 #   scripts/demo.sh stop   stop it
 set -euo pipefail
@@ -11,7 +13,7 @@ run="$repo/target/demo"
 mkdir -p "$run"
 
 stop() {
-  for name in envoy mcp_server; do
+  for name in envoy mcp_server approvals; do
     [ -f "$run/$name.pid" ] || continue
     pid="$(cat "$run/$name.pid")"
     kill "$pid" 2>/dev/null || true
@@ -39,7 +41,14 @@ rendered = template.replace("@PLUGIN_CONFIGURATION@", json.dumps(json.dumps(poli
 pathlib.Path("target/demo/envoy.yaml").write_text(rendered)
 PY
 
-echo "== starting the MCP server on 127.0.0.1:18081 and Envoy on 127.0.0.1:10000"
+echo "== starting the MCP server on 127.0.0.1:18081, the approval service on 127.0.0.1:18082 and Envoy on 127.0.0.1:10000"
+# The approver signs in with a token; the service knows only its SHA-256.
+token="demo-approver-token"
+token_sha256="$(printf %s "$token" | sha256sum | cut -d' ' -f1)"
+setsid nohup target/release/mcp-policy approvals serve --listen 127.0.0.1:18082 \
+  --db "$run/approvals.sqlite" --approver "demo=$token_sha256" \
+  --public-url http://127.0.0.1:18082 >"$run/approvals.log" 2>&1 &
+echo $! >"$run/approvals.pid"
 PYTHONPATH="$repo/envoy" setsid nohup "$py" -m e2e.mcp_server --port 18081 \
   --record "$run/upstream.jsonl" >"$run/mcp_server.log" 2>&1 &
 echo $! >"$run/mcp_server.pid"
@@ -54,7 +63,8 @@ echo $! >"$run/envoy.pid"
 get() { "$py" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())' "$1" 2>/dev/null; }
 
 for _ in $(seq 1 100); do
-  if get http://127.0.0.1:9901/ready >/dev/null && get http://127.0.0.1:18081/healthz >/dev/null; then
+  if get http://127.0.0.1:9901/ready >/dev/null && get http://127.0.0.1:18081/healthz >/dev/null &&
+    get http://127.0.0.1:18082/healthz >/dev/null; then
     break
   fi
   sleep 0.1
@@ -79,7 +89,10 @@ cat <<MSG
 
 Envoy with mcp-policy is running:
   MCP endpoint   http://127.0.0.1:10000/mcp   (send x-agent-id: support-agent or billing-agent)
+  approvals      http://127.0.0.1:18082/approvals   (sign in with the token demo-approver-token,
+                 approve the pending delete_repository call, then run the agent again:
+                 .venv/bin/python envoy/demo/agent.py)
   Envoy admin    http://127.0.0.1:9901
-  logs           $run/envoy.log, $run/mcp_server.log
+  logs           $run/envoy.log, $run/mcp_server.log, $run/approvals.log
   stop           scripts/demo.sh stop
 MSG

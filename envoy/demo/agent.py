@@ -14,6 +14,12 @@ from e2e import client  # noqa: E402
 
 
 def show(label: str, result) -> None:
+    code = getattr(getattr(result, "error", None), "code", None)
+    if code == -32042:
+        # MCP URL elicitation: where a person approves this exact call.
+        url = result.error.data["elicitations"][0]["url"]
+        print(f"  {label:<48} {'APPROVAL':<13} pending: a person approves it at {url}")
+        return
     if isinstance(result, Exception):
         print(f"  {label:<48} ERROR {result}")
         return
