@@ -17,8 +17,7 @@ use clap::{Parser, Subcommand};
 use mcp_policy::config::{Config, RequestFacts};
 use mcp_policy::engine::counters::MemoryStore;
 use mcp_policy::json::{Json, Num};
-use mcp_policy::judge::{judge, refused, Context};
-use mcp_policy::mcp;
+use mcp_policy::judge::{judge_request, refused, Context, Routing};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -270,15 +269,16 @@ fn explain(
         request_id: request_id.as_deref(),
         now_ms,
     };
-    // The filter's order: the body, then the 2026-07-28 routing headers
-    // against it, then the policy.
-    let checked = mcp::parse(&body).and_then(|parsed| {
-        let method = facts.header("mcp-method");
-        let name = facts.header("mcp-name");
-        mcp::check_routing_headers(&parsed, method.as_deref(), name.as_deref()).map(|()| parsed)
-    });
-    let decision = match checked {
-        Ok(parsed) => judge(&config, &parsed, ctx, &mut MemoryStore::default()).decision,
+    // The filter's own order of checks (judge_request), with fresh counters.
+    let method = facts.header("mcp-method");
+    let name = facts.header("mcp-name");
+    let routing = Routing {
+        method: method.as_deref(),
+        name: name.as_deref(),
+    };
+    let mut store = MemoryStore::default();
+    let decision = match judge_request(&config, &body, routing, ctx, &mut store, None) {
+        Ok((_, judgement)) => judgement.decision,
         Err(refusal) => refused(&refusal, ctx),
     };
     // The decision's own JSON (the audit line's), pretty-printed in its order.

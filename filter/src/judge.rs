@@ -51,6 +51,33 @@ pub struct Judgement {
     pub ask: Option<Question>,
 }
 
+/// The 2026-07-28 routing headers of a request (`Mcp-Method`, `Mcp-Name`),
+/// which must agree with its body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Routing<'r> {
+    pub method: Option<&'r str>,
+    pub name: Option<&'r str>,
+}
+
+/// The order of checks for one request body, the same in the filter and in
+/// `mcp-policy explain`: read it (`mcp::parse`), check the routing headers
+/// against it, judge it (`judge_approved`). `Err`: the body was refused
+/// before any policy was consulted.
+pub fn judge_request<'b>(
+    config: &Config,
+    bytes: &'b [u8],
+    routing: Routing<'_>,
+    ctx: Context<'_>,
+    store: &mut dyn CounterStore,
+    approved: Option<Approved<'_>>,
+) -> Result<(Body<'b>, Judgement), Refusal> {
+    let body = crate::mcp::parse(bytes)?;
+    crate::mcp::check_routing_headers(&body, routing.method, routing.name)?;
+    crate::probe!("parsed, routing checked");
+    let judgement = judge_approved(config, &body, ctx, store, approved);
+    Ok((body, judgement))
+}
+
 /// Judges a parsed body.
 pub fn judge(
     config: &Config,

@@ -30,7 +30,7 @@ use crate::decision::{codes, ApprovalLink, Decision, Verdict};
 use crate::engine::counters::{release_all, CounterStore, Reservation};
 use crate::json::write::quote;
 use crate::json::{self, Json};
-use crate::judge::{judge_approved, refused, Approved, Context};
+use crate::judge::{judge_request, refused, Approved, Context, Routing};
 use crate::mcp::{self, Refusal, Sniff};
 use crate::outside::approval::{self, Answer, OnUnavailable};
 use crate::respond;
@@ -431,30 +431,25 @@ impl Stream {
         let mut fallback = None;
         let ctx = self.context(config, host, &mut fallback);
         crate::probe!("context");
-        let parsed = match mcp::parse(body) {
-            Ok(parsed) => parsed,
-            Err(refusal) => {
-                let other_json =
-                    !self.mcp_path && json::parse(body).is_ok_and(|v| !mcp::is_jsonrpc_shaped(&v));
-                if other_json {
-                    // An application's own JSON on another path.
-                    self.phase = Phase::Passed;
-                    return Action::Continue;
-                }
-                let decision = refused(&refusal, ctx);
-                return self.finish(config, host, decision, Vec::new(), body);
-            }
+        let routing = Routing {
+            method: self.request.mcp_method.as_deref(),
+            name: self.request.mcp_name.as_deref(),
         };
-        if let Err(refusal) = mcp::check_routing_headers(
-            &parsed,
-            self.request.mcp_method.as_deref(),
-            self.request.mcp_name.as_deref(),
-        ) {
-            let decision = refused(&refusal, ctx);
-            return self.finish(config, host, decision, Vec::new(), body);
-        }
-        crate::probe!("parsed, routing checked");
-        let judgement = judge_approved(config, &parsed, ctx, host.counters(), approved);
+        let (parsed, judgement) =
+            match judge_request(config, body, routing, ctx, host.counters(), approved) {
+                Ok(judged) => judged,
+                Err(refusal) => {
+                    let other_json = !self.mcp_path
+                        && json::parse(body).is_ok_and(|v| !mcp::is_jsonrpc_shaped(&v));
+                    if other_json {
+                        // An application's own JSON on another path.
+                        self.phase = Phase::Passed;
+                        return Action::Continue;
+                    }
+                    let decision = refused(&refusal, ctx);
+                    return self.finish(config, host, decision, Vec::new(), body);
+                }
+            };
         crate::probe!("judged");
         if let (Some(question), Some(service), None) = (judgement.ask, &config.approval, approved) {
             // A person must approve this exact call: ask, and hold the
