@@ -380,51 +380,44 @@ impl<'a> Reader<'a> {
 pub(crate) fn plain_run(bytes: &[u8], at: usize) -> (usize, bool) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Flags (the high bit of a byte) for a quote, a backslash, a byte below
-    // 0x20. The lowest flag is always exact: a borrow only ever disturbs
-    // the bytes above the one that caused it.
-    let stops = |w: u64| {
-        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-        let quote = zero(w ^ ONES.wrapping_mul(u64::from(b'"')));
-        let backslash = zero(w ^ ONES.wrapping_mul(u64::from(b'\\')));
-        let control = w.wrapping_sub(ONES.wrapping_mul(0x20)) & !w & HIGH;
-        quote | backslash | control
-    };
-    // Where the run ends in word `w` found at `done`, and the wide bytes
-    // before it.
-    let finish = |w: u64, flags: u64, done: usize, wide: u64| {
-        let first = flags.trailing_zeros() / 8;
-        let before = 1u64.wrapping_shl(first.wrapping_mul(8)).wrapping_sub(1);
-        let end = at
-            .saturating_add(done)
-            .saturating_add(usize::try_from(first).unwrap_or(8))
-            .min(bytes.len());
-        (end, (wide | (w & HIGH & before)) != 0)
-    };
-    let rest = bytes.get(at..).unwrap_or_default();
+    const QUOTES: u64 = ONES.wrapping_mul(b'"' as u64);
+    const BACKSLASHES: u64 = ONES.wrapping_mul(b'\\' as u64);
+    const SPACES: u64 = ONES.wrapping_mul(0x20);
+    let mut i = at;
     let mut wide = 0u64;
-    let mut done = 0usize;
-    let mut words = rest.chunks_exact(8);
-    for chunk in words.by_ref() {
-        let Ok(eight) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
+    // Flags (the high bit of a byte) for a quote, a backslash, a byte below
+    // 0x20, eight bytes at a time. The lowest flag is always exact: a
+    // borrow only ever disturbs the bytes above the one that caused it.
+    while let Some(eight) = i
+        .checked_add(8)
+        .and_then(|end| bytes.get(i..end))
+        .and_then(|c| <[u8; 8]>::try_from(c).ok())
+    {
         let w = u64::from_le_bytes(eight);
-        let flags = stops(w);
+        let q = w ^ QUOTES;
+        let b = w ^ BACKSLASHES;
+        let flags = (q.wrapping_sub(ONES) & !q
+            | b.wrapping_sub(ONES) & !b
+            | w.wrapping_sub(SPACES) & !w)
+            & HIGH;
         if flags != 0 {
-            return finish(w, flags, done, wide);
+            let first = flags.trailing_zeros() / 8;
+            let before = 1u64.wrapping_shl(first.wrapping_mul(8)).wrapping_sub(1);
+            let end = i.wrapping_add(first as usize);
+            return (end, (wide | (w & HIGH & before)) != 0);
         }
         wide |= w & HIGH;
-        done = done.wrapping_add(8);
+        i = i.wrapping_add(8);
     }
-    // The last bytes, padded with zeros: they stop the run where the input
-    // ends.
-    let mut last = [0u8; 8];
-    for (slot, &c) in last.iter_mut().zip(words.remainder()) {
-        *slot = c;
+    // The last bytes, one at a time.
+    while let Some(&c) = bytes.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        wide |= u64::from(c & 0x80);
+        i = i.wrapping_add(1);
     }
-    let w = u64::from_le_bytes(last);
-    finish(w, stops(w), done, wide)
+    (i.min(bytes.len()).max(at.min(bytes.len())), wide != 0)
 }
 
 /// An integer literal that fits 64 bits, as serde_json reads it (`-0` is
