@@ -396,10 +396,9 @@ pub(crate) fn plain_run(bytes: &[u8], at: usize) -> (usize, bool) {
         let w = u64::from_le_bytes(eight);
         let q = w ^ QUOTES;
         let b = w ^ BACKSLASHES;
-        let flags = (q.wrapping_sub(ONES) & !q
-            | b.wrapping_sub(ONES) & !b
-            | w.wrapping_sub(SPACES) & !w)
-            & HIGH;
+        let flags =
+            (q.wrapping_sub(ONES) & !q | b.wrapping_sub(ONES) & !b | w.wrapping_sub(SPACES) & !w)
+                & HIGH;
         if flags != 0 {
             let first = flags.trailing_zeros() / 8;
             let before = 1u64.wrapping_shl(first.wrapping_mul(8)).wrapping_sub(1);
