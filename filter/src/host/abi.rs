@@ -114,6 +114,8 @@ unsafe fn owned(data: *mut u8, size: usize) -> Vec<u8> {
 }
 
 pub fn log(level: LogLevel, message: &str) {
+    // SAFETY: every pointer is to a live slice, string or local of the length passed; the host
+    // writes only the return slots, which outlive the call.
     unsafe {
         proxy_log(level as u32, message.as_ptr(), message.len());
     }
@@ -121,6 +123,8 @@ pub fn log(level: LogLevel, message: &str) {
 
 pub fn now_ms() -> u64 {
     let mut nanos = 0u64;
+    // SAFETY: every pointer is to a live slice, string or local of the length passed; the host
+    // writes only the return slots, which outlive the call.
     let status = unsafe { proxy_get_current_time_nanoseconds(&mut nanos) };
     if status == OK {
         nanos / 1_000_000
@@ -133,12 +137,18 @@ pub fn now_ms() -> u64 {
 pub fn buffer(kind: u32, start: usize, max: usize) -> Option<Vec<u8>> {
     let mut data = null_mut();
     let mut size = 0;
+    // SAFETY: every pointer is to a live slice, string or local of the length passed; the host
+    // writes only the return slots, which outlive the call.
     let status = unsafe { proxy_get_buffer_bytes(kind, start, max, &mut data, &mut size) };
+    // SAFETY: after an Ok, data/size are the buffer the host allocated in this module
+    // (proxy_on_memory_allocate) and handed over.
     (status == OK).then(|| unsafe { owned(data, size) })
 }
 
 /// Replaces bytes `start..start + size` of a buffer with `data`.
 pub fn set_buffer(kind: u32, start: usize, size: usize, data: &[u8]) -> bool {
+    // SAFETY: every pointer is to a live slice, string or local of the length passed; the host
+    // writes only the return slots, which outlive the call.
     unsafe { proxy_set_buffer_bytes(kind, start, size, data.as_ptr(), data.len()) == OK }
 }
 
@@ -147,8 +157,12 @@ pub fn set_buffer(kind: u32, start: usize, size: usize, data: &[u8]) -> bool {
 pub fn header_map(map: u32) -> Vec<u8> {
     let mut data = null_mut();
     let mut size = 0;
+    // SAFETY: every pointer is to a live slice, string or local of the length passed; the host
+    // writes only the return slots, which outlive the call.
     let status = unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) };
     if status == OK {
+        // SAFETY: after an Ok, data/size are the buffer the host allocated in this module
+        // (proxy_on_memory_allocate) and handed over.
         unsafe { owned(data, size) }
     } else {
         Vec::new()
@@ -165,6 +179,8 @@ pub fn continue_request() {
 }
 
 pub fn remove_header(map: u32, name: &str) {
+    // SAFETY: every pointer is to a live slice, string or local of the length passed; the host
+    // writes only the return slots, which outlive the call.
     unsafe {
         proxy_remove_header_map_value(map, name.as_ptr(), name.len());
     }
@@ -178,12 +194,18 @@ pub fn property(path: &[&str]) -> Option<Vec<u8>> {
     let path = property_path(path);
     let mut data = null_mut();
     let mut size = 0;
+    // SAFETY: every pointer is to a live slice, string or local of the length passed; the host
+    // writes only the return slots, which outlive the call.
     let status = unsafe { proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size) };
+    // SAFETY: after an Ok, data/size are the buffer the host allocated in this module
+    // (proxy_on_memory_allocate) and handed over.
     (status == OK).then(|| unsafe { owned(data, size) })
 }
 
 pub fn set_property(path: &[&str], value: &[u8]) {
     let path = property_path(path);
+    // SAFETY: every pointer is to a live slice, string or local of the length passed; the host
+    // writes only the return slots, which outlive the call.
     unsafe {
         proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len());
     }
@@ -195,8 +217,12 @@ pub fn shared_get(key: &str) -> Result<Option<(Vec<u8>, u32)>, String> {
     let mut size = 0;
     let mut cas = 0u32;
     let status =
+        // SAFETY: every pointer is to a live slice, string or local of the length passed; the
+        // host writes only the return slots, which outlive the call.
         unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
     match status {
+        // SAFETY: after an Ok, data/size are the buffer the host allocated in this module
+        // (proxy_on_memory_allocate) and handed over.
         OK => Ok(Some((unsafe { owned(data, size) }, cas))),
         NOT_FOUND => Ok(None),
         other => Err(format!("shared data get failed with status {other}")),
@@ -206,6 +232,8 @@ pub fn shared_get(key: &str) -> Result<Option<(Vec<u8>, u32)>, String> {
 /// Writes a shared-data value; `Ok(false)` when `cas` no longer matches.
 pub fn shared_set(key: &str, value: &[u8], cas: u32) -> Result<bool, String> {
     let status =
+        // SAFETY: every pointer is to a live slice, string or local of the length passed; the
+        // host writes only the return slots, which outlive the call.
         unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) };
     match status {
         OK => Ok(true),
@@ -240,6 +268,8 @@ pub fn send_local_response(
     headers: &[(&str, &str)],
 ) -> bool {
     let headers = serialize_pairs(headers);
+    // SAFETY: every pointer is to a live slice, string or local of the length passed; the host
+    // writes only the return slots, which outlive the call.
     let result = unsafe {
         proxy_send_local_response(
             status,
@@ -258,12 +288,16 @@ pub fn send_local_response(
 /// A counter metric's id, defined once per name.
 pub fn define_counter(name: &str) -> Option<u32> {
     let mut id = 0u32;
+    // SAFETY: every pointer is to a live slice, string or local of the length passed; the host
+    // writes only the return slots, which outlive the call.
     let status = unsafe { proxy_define_metric(0, name.as_ptr(), name.len(), &mut id) };
     (status == OK).then_some(id)
 }
 
 pub fn increment(id: u32, by: i64) {
     if by > 0 {
+        // SAFETY: every pointer is to a live slice, string or local of the length passed; the
+        // host writes only the return slots, which outlive the call.
         unsafe {
             proxy_increment_metric(id, by);
         }
