@@ -2,7 +2,7 @@
 //! with the host calls behind its `Host` trait.
 
 use super::abi::{self, LogLevel};
-use super::root::{Plugin, SharedCells, VERDICTS};
+use super::plugin::{Plugin, SharedCells, VERDICTS};
 use crate::engine::counters::{CasStore, CounterStore};
 use crate::stream::{Action, Headers, Host, Level, Metric, OutsideCall, Stream};
 use proxy_wasm::traits::{Context, HttpContext};

@@ -1,13 +1,15 @@
 //! The proxy-wasm shell: the only module that talks to the host.
 //!
 //! Owns: the root context (`root`: read the configuration, refuse to start on
-//! any error, define the metrics), the HTTP context (`http`: hand each
-//! callback to the pure `stream::Stream`, implementing its `Host` with real
-//! host calls), shared-data counters, and the panic hook. Built only for
-//! wasm32.
+//! any error, define the metrics), what it makes for every stream (`plugin`:
+//! the configuration, metric ids, shared-data counter cells), the HTTP
+//! context (`http`: hand each callback, and each outside answer, to the pure
+//! `stream::Stream`, implementing its `Host` with real host calls), the raw
+//! calls (`abi`), and the panic hook. Built only for wasm32.
 
 mod abi;
 mod http;
+mod plugin;
 mod root;
 
 /// Called once when the module is instantiated.
