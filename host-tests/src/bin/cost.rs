@@ -468,6 +468,54 @@ fn scale_row(
 // main
 // ------------------------------------------------------------------------------------
 
+/// Fuel of one whole exchange of `body` and what became of it: a local
+/// reply ends it, else `response` (JSON) answers it.
+fn other_exchange_fuel(vm: &mut Vm, body: &str, response: &str) -> Result<(u64, String)> {
+    let start = fuel(vm);
+    let mut s = vm.try_stream()?;
+    s.request_headers(&headers(AGENT), false)?;
+    s.request_body(body.as_bytes(), true)?;
+    let mut outcome = "forwarded".to_string();
+    if let Some(reply) = s.local_response() {
+        let v: Value = serde_json::from_slice(reply.body_str().as_bytes()).unwrap_or(Value::Null);
+        let decision = v["result"]["_meta"]["decision"]
+            .as_str()
+            .or(v["error"]["data"]["decision"].as_str())
+            .unwrap_or("?")
+            .to_string();
+        outcome = format!("answered: {decision}");
+    } else {
+        s.response_headers(
+            &[(":status", "200"), ("content-type", "application/json")],
+            false,
+        )?;
+        s.response_body(response.as_bytes(), true)?;
+        let seen = s.downstream_response();
+        let v: Value = serde_json::from_slice(&seen.body).unwrap_or(Value::Null);
+        if let Some(tools) = v["result"]["tools"].as_array() {
+            outcome = format!("forwarded, {} tools shown", tools.len());
+        }
+    }
+    s.log()?;
+    s.finish()?;
+    vm.take_logs();
+    Ok((fuel(vm) - start, outcome))
+}
+
+/// A `tools/list` answer of five tools, as a real server writes one
+/// (description, input schema), two of which the policy hides.
+fn five_tool_list() -> String {
+    let tool = |name: &str| {
+        json!({"name": name, "description": format!("{name}: does one thing on a repository"),
+               "inputSchema": {"type": "object", "properties": {
+                   "repo": {"type": "string"}, "title": {"type": "string"}},
+                   "required": ["repo"]}})
+    };
+    json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
+        tool(TOOL), tool("tool_0001"), tool("tool_0002"), tool("delete_repo"), tool("admin_reset")]}})
+    .to_string()
+}
+
 fn main() -> Result<()> {
     let args = parse_args();
     if !args.wasm.is_file() {
@@ -638,6 +686,50 @@ fn main() -> Result<()> {
         );
     }
     out.insert("ablation_1kib".into(), json!(rows));
+
+    // a tools/list exchange, and calls that are not forwarded
+    println!();
+    println!("Fuel of other exchanges, warm (generated 83-tool policy; the 1 KiB call's is above)");
+    let mut rows = Vec::new();
+    {
+        let config = ablation_config(true, true, true);
+        let mut vm = configured(&metered.with_fresh_state(), &config)?;
+        let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+        let mut last = (0, String::new());
+        for _ in 0..3 {
+            last = other_exchange_fuel(&mut vm, list, &five_tool_list())?;
+        }
+        println!(
+            "  {:<42} {:>10}  ({})",
+            "tools/list, 5 tools answered, 2 cut", last.0, last.1
+        );
+        rows.push(json!({"exchange": "tools_list_5", "fuel": last.0}));
+        let denied = String::from_utf8(call_body("not_in_policy", KIB)).unwrap_or_default();
+        for _ in 0..3 {
+            last = other_exchange_fuel(&mut vm, &denied, DIRECT_RESPONSE)?;
+        }
+        println!(
+            "  {:<42} {:>10}  ({})",
+            "1 KiB call of a tool the policy denies", last.0, last.1
+        );
+        rows.push(json!({"exchange": "denied_1kib", "fuel": last.0}));
+    }
+    {
+        let mut policy = generated_policy(83, TOOL);
+        policy["tools"][TOOL]["limits"][0]["max"] = json!(1);
+        let mut vm = configured(&metered.with_fresh_state(), &plugin_config(policy))?;
+        let body = String::from_utf8(call_body(TOOL, KIB)).unwrap_or_default();
+        let mut last = (0, String::new());
+        for _ in 0..3 {
+            last = other_exchange_fuel(&mut vm, &body, DIRECT_RESPONSE)?;
+        }
+        println!(
+            "  {:<42} {:>10}  ({})",
+            "1 KiB call over its rate limit", last.0, last.1
+        );
+        rows.push(json!({"exchange": "rate_limited_1kib", "fuel": last.0}));
+    }
+    out.insert("other_exchanges".into(), json!(rows));
 
     // a regex on the big argument itself
     println!();
