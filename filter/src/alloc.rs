@@ -4,8 +4,8 @@
 //! Why: a request makes some fifty small allocations (header values, JSON
 //! members, decision fields), and wasi-libc's dlmalloc spent about 300
 //! instructions on each malloc/free pair, a quarter of the filter's work per
-//! request; it also weighed 6 KB of the .wasm. Here a block of a class is a
-//! pop or a push on that class's list. Small classes are multiples of 16
+//! request. Here a block of a class is a pop or a push on that class's
+//! list. Small classes are multiples of 16
 //! bytes up to 512; large ones powers of two from 1 KiB (a body of 600 KiB
 //! takes a 1 MiB block). New blocks are cut from pages the allocator adds
 //! with `memory.grow`. Blocks are never given back: what the lists hold is

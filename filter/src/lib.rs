@@ -60,11 +60,13 @@ mod host;
 #[global_allocator]
 static ALLOCATOR: alloc::Allocator = alloc::Allocator::new();
 
-/// The environment is empty. wasi-libc's `getenv` builds `environ` with
-/// `malloc`, which alone brought dlmalloc (7 KB) into the module, for std's
-/// panic and allocation-failure hooks to read `RUST_BACKTRACE`. The filter
-/// reads no environment (a proxy-wasm host gives a plugin none unless told
-/// to), so this `getenv` takes libc's place and finds nothing.
+/// The environment is empty. wasi-libc's `getenv` builds `environ` (2.6 KB
+/// of the .wasm) for std's panic and allocation-failure hooks to read
+/// `RUST_BACKTRACE`. The filter reads no environment (a proxy-wasm host
+/// gives a plugin none unless told to), so this `getenv` takes libc's place
+/// and finds nothing. (dlmalloc stays linked: std's backtrace printer
+/// reaches it through `getcwd`, which cannot be replaced the same way; the
+/// filter's own allocations never call it, `alloc`.)
 #[cfg(target_arch = "wasm32")]
 #[no_mangle]
 extern "C" fn getenv(_name: *const core::ffi::c_char) -> *mut core::ffi::c_char {

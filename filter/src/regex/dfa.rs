@@ -6,8 +6,6 @@
 //!
 //! Does not own: building the NFA (`nfa`).
 
-use std::collections::BTreeMap;
-
 use super::nfa::{contains, Context, Nfa, Set, State};
 
 /// A determinised pattern.
@@ -70,7 +68,9 @@ impl Dfa {
         let closure_of = |set: &mut Set, s: usize| nfa.closure(set, s, &no_context);
 
         let mut sets: Vec<Vec<usize>> = vec![Vec::new()];
-        let mut ids: BTreeMap<Vec<usize>, usize> = BTreeMap::new();
+        // State sets -> ids, sorted by set (a binary search per lookup; no
+        // BTreeMap code in the .wasm for a few hundred states).
+        let mut ids: Vec<(Vec<usize>, usize)> = Vec::new();
         let mut work = 0usize;
         let mut table: Vec<u16> = vec![0; classes];
         let mut matching = vec![false];
@@ -78,8 +78,13 @@ impl Dfa {
         closure_of(&mut scratch, nfa.start);
         let start_set = sorted(&scratch);
         scratch.clear();
-        ids.insert(Vec::new(), 0);
-        ids.insert(start_set.clone(), 1);
+        let find = |ids: &[(Vec<usize>, usize)], set: &[usize]| {
+            ids.binary_search_by(|(k, _)| k.as_slice().cmp(set))
+        };
+        ids.push((Vec::new(), 0));
+        if let Err(at) = find(&ids, &start_set) {
+            ids.insert(at, (start_set.clone(), 1));
+        }
         sets.push(start_set);
         matching.push(false);
         table.extend(std::iter::repeat_n(0, classes));
@@ -107,14 +112,14 @@ impl Dfa {
                 }
                 let target = sorted(&scratch);
                 scratch.clear();
-                let id = match ids.get(&target) {
-                    Some(&id) => id,
-                    None => {
+                let id = match find(&ids, &target) {
+                    Ok(at) => ids.get(at).map_or(0, |(_, id)| *id),
+                    Err(at) => {
                         if sets.len() >= MAX_DFA_STATES || table.len() >= MAX_TABLE {
                             return None;
                         }
                         let id = sets.len();
-                        ids.insert(target.clone(), id);
+                        ids.insert(at, (target.clone(), id));
                         sets.push(target);
                         matching.push(false);
                         table.extend(std::iter::repeat_n(0, classes));
