@@ -529,10 +529,20 @@ fn main() -> Result<()> {
         let (config, _) = bench_config(&args)?;
         let mut vm = configured(&plugin, &config)?;
         let body = call_body(TOOL, kib * KIB);
+        // COST_TRACE_LIST=1: a 5-tool tools/list exchange instead.
+        let list = std::env::var_os("COST_TRACE_LIST").is_some();
+        let list_request = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+        let run = |vm: &mut Vm| -> Result<()> {
+            if list {
+                other_exchange_fuel(vm, list_request, &five_tool_list()).map(|_| ())
+            } else {
+                exchange(vm, AGENT, &body, usize::MAX, &|_| 0).map(|_| ())
+            }
+        };
         // Warm: counter keys exist, caches are filled.
-        exchange(&mut vm, AGENT, &body, usize::MAX, &|_| 0)?;
+        run(&mut vm)?;
         vm.trace_fuel(true);
-        exchange(&mut vm, AGENT, &body, usize::MAX, &|_| 0)?;
+        run(&mut vm)?;
         let trace = vm.take_fuel_trace();
         vm.trace_fuel(false);
         let total: u64 = trace.iter().map(|(_, f)| f).sum();
