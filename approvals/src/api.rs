@@ -1,11 +1,25 @@
-//! The filter's API: `POST /v1/check` (see `filter/src/approval.rs`).
+//! The filter's API: `POST /v1/check` (see `filter/src/outside/approval.rs`).
 //!
 //! Owns: reading and validating the question, and writing the answer
 //! (`approved`, `denied` or `pending` with the approval URL). Does not own:
-//! the decision logic (`store::Store::check`, one transaction) or anything
-//! that approves: this API can only consume an approval a person made.
-//! Deliberately outside the approvers' session, CSRF and origin rules: it
-//! changes nothing a person decided.
+//! the decision logic (`store::Store::check`, one transaction), the binding
+//! (`binding`), or anything that approves: this API can only consume an
+//! approval a person made. Deliberately outside the approvers' session,
+//! CSRF and origin rules: it changes nothing a person decided.
+//!
+//! The question, `Content-Type: application/json`:
+//!
+//! ```json
+//! {"binding":{"arguments":{..},"grant":..,"identity":..,"policy_sha256":..,"reason":..,"rule":..,"tool":..},
+//!  "digest":"<64 hex, optional>","session":"..." or null,"request_id":"..." or null}
+//! ```
+//!
+//! The call digest is computed here, over the exact bytes of `binding` in
+//! the body; a `digest` that differs from it is refused (400). What the
+//! page shows as the call comes from that same `binding`, so the call a
+//! person approves is the call the digest names. `session` and
+//! `request_id` are context for the person only, not bound. Any other
+//! top-level field (the old `tool`, `arguments`, ... among them) is refused.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -16,27 +30,23 @@ use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
+use crate::binding::Binding;
 use crate::store::{Call, Check};
 use crate::App;
 
-/// The question's JSON, as the filter writes it. The call itself (digest,
-/// tool, arguments) is required; what only explains it to a person may be
-/// missing.
+/// The question's JSON, as the filter writes it.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Question {
-    digest: String,
-    tool: String,
-    arguments: Box<RawValue>,
-    identity: Option<String>,
-    grant: Option<String>,
+    /// The call: its exact text is hashed, parsed and shown.
+    binding: Box<RawValue>,
+    /// The filter's own digest of `binding`; checked when present.
+    #[serde(default)]
+    digest: Option<String>,
+    #[serde(default)]
     session: Option<String>,
+    #[serde(default)]
     request_id: Option<String>,
-    #[serde(default)]
-    policy_sha256: String,
-    #[serde(default)]
-    rule: String,
-    #[serde(default)]
-    reason: String,
 }
 
 pub async fn check(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
@@ -50,9 +60,17 @@ pub async fn check(State(app): State<App>, headers: HeaderMap, body: Bytes) -> R
     if !json {
         return bad_request("content-type must be application/json".into());
     }
+    // A struct also deserializes from an array, by position.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return bad_request("not a check: the body must be a JSON object".into());
+    }
     let question: Question = match serde_json::from_slice(&body) {
         Ok(q) => q,
-        Err(e) => return bad_request(format!("not a check: {e}")),
+        Err(e) => {
+            return bad_request(format!(
+                "not a check: {e} (a check is {{\"binding\": {{..}}, \"digest\", \"session\", \"request_id\"}})"
+            ))
+        }
     };
     let call = match to_call(question) {
         Ok(c) => c,
@@ -89,31 +107,19 @@ pub async fn check(State(app): State<App>, headers: HeaderMap, body: Bytes) -> R
 }
 
 fn to_call(q: Question) -> Result<Call, String> {
-    let digest = q.digest.to_ascii_lowercase();
-    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err("digest must be 64 hex digits".into());
+    // The exact text of the binding in the body: what is hashed is what is
+    // shown.
+    let binding = Binding::parse(q.binding.get())?;
+    let call = Call::new(binding, q.session, q.request_id);
+    if let Some(sent) = q.digest {
+        if !sent.eq_ignore_ascii_case(&call.digest) {
+            return Err(format!(
+                "digest {sent:?} is not the SHA-256 of the binding as sent ({})",
+                call.digest
+            ));
+        }
     }
-    if q.tool.is_empty() {
-        return Err("tool must not be empty".into());
-    }
-    // Kept as sent: the approver sees exactly the numbers and strings the
-    // filter asked about.
-    let arguments = q.arguments.get().trim();
-    if !arguments.starts_with('{') {
-        return Err("arguments must be a JSON object".into());
-    }
-    Ok(Call {
-        digest,
-        tool: q.tool,
-        arguments: arguments.to_owned(),
-        identity: q.identity,
-        grant: q.grant,
-        session: q.session,
-        request_id: q.request_id,
-        policy_sha256: q.policy_sha256,
-        rule: q.rule,
-        reason: q.reason,
-    })
+    Ok(call)
 }
 
 fn bad_request(why: String) -> Response {

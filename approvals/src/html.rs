@@ -6,9 +6,12 @@
 //! page or what a form does (`web`), or the data (`store`). Everything that
 //! came from a call (tool, arguments, identity, grant, session, rule,
 //! reason) or from a person (a denial's reason, an approver's name) is
-//! attacker-controlled: it reaches the markup only through [`esc`].
+//! attacker-controlled: it reaches the markup only through [`esc`], and
+//! what came from a call through `reveal` as well (every character that
+//! could hide or imitate text shown as a marked `\u{…}`).
 
-use crate::store::{Request, Status};
+use crate::reveal::{self, literal, literal_lines, Chars};
+use crate::store::{Call, Request, Status};
 
 /// Escapes for HTML text and for double- or single-quoted attributes.
 pub fn esc(text: &str) -> String {
@@ -26,31 +29,15 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-/// Control characters and invisible direction or format marks written as
-/// `\u{…}`: a tool name or argument must not hide text from, or reorder
-/// text for, the person deciding on it. Newlines stay when `lines`.
-pub fn visible(text: &str, lines: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        let hidden = (c.is_control() && !(lines && (c == '\n' || c == '\t')))
-            || matches!(c,
-                '\u{200b}'..='\u{200f}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{061c}'
-                | '\u{feff}');
-        if hidden {
-            out.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    out
+/// A one-line value from a call (grant, rule, reason, session, request
+/// id, an approver's name) as HTML.
+fn show(text: &str) -> String {
+    literal(text, Chars::Text)
 }
 
-/// [`visible`] then [`esc`]: a one-line value from a call.
-fn show(text: &str) -> String {
-    esc(&visible(text, false))
+/// A name (tool, digest) as HTML: printable ASCII only.
+fn name(text: &str) -> String {
+    literal(text, Chars::Ascii)
 }
 
 /// What every page knows: where it lives and who is signed in.
@@ -190,9 +177,9 @@ pub fn list(frame: &Frame<'_>, pending: &[Request], recent: &[Request], now_ms: 
             let href = format!("{base}/approvals/{}", esc(&r.id));
             main.push_str(&format!(
                 r#"<tr><td data-label="Tool"><a href="{href}"><code class="name">{tool}</code></a></td><td data-label="Caller">{caller}</td><td data-label="Reason">{reason}</td><td data-label="Requested">{created}</td><td data-label="Expires">{expires}</td><td class="row-action"><a class="btn btn-small btn-outline" href="{href}">Review</a></td></tr>"#,
-                tool = show(&r.call.tool),
+                tool = name(&r.call.binding.tool),
                 caller = caller_cell(r),
-                reason = show(&r.call.reason),
+                reason = show(&r.call.binding.reason),
                 created = when(r.created_ms, now_ms),
                 expires = when(r.expires_ms, now_ms),
             ));
@@ -211,14 +198,14 @@ pub fn list(frame: &Frame<'_>, pending: &[Request], recent: &[Request], now_ms: 
                 Some(d) => (
                     show(&d.approver),
                     when(d.at_ms, now_ms),
-                    esc(&visible(&d.reason, true)),
+                    literal_lines(&d.reason, Chars::Text),
                 ),
                 None => (String::new(), String::new(), String::new()),
             };
             main.push_str(&format!(
                 r#"<tr><td data-label="Tool"><a href="{base}/approvals/{id}"><code class="name">{tool}</code></a></td><td data-label="Caller">{caller}</td><td data-label="Outcome">{badge}</td><td data-label="By">{by}</td><td data-label="Decided">{at}</td><td data-label="Reason">{why}</td></tr>"#,
                 id = esc(&r.id),
-                tool = show(&r.call.tool),
+                tool = name(&r.call.binding.tool),
                 caller = caller_cell(r),
                 badge = badge(r.status),
             ));
@@ -233,6 +220,7 @@ pub fn list(frame: &Frame<'_>, pending: &[Request], recent: &[Request], now_ms: 
 pub fn detail(frame: &Frame<'_>, r: &Request, now_ms: i64) -> String {
     let base = esc(frame.base);
     let call = &r.call;
+    let b = &call.binding;
     let heading = if r.status == Status::Pending {
         "Approve this call?"
     } else {
@@ -254,12 +242,25 @@ pub fn detail(frame: &Frame<'_>, r: &Request, now_ms: i64) -> String {
     } else {
         when(r.expires_ms, now_ms)
     };
+    let view = reveal::arguments(&b.arguments);
+    let summary = match view.keys.len() {
+        0 => "No arguments.".to_owned(),
+        n => format!(
+            "<strong>{n} argument{}:</strong> {}",
+            if n == 1 { "" } else { "s" },
+            view.keys
+                .iter()
+                .map(|k| format!("<code>{k}</code>"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     let mut main = format!(
         r#"<nav class="crumbs"><a href="{base}/approvals">← All requests</a></nav>
 <div class="heading"><h1>{heading}</h1>{badge}</div>
 <section class="card">
 <h2>Request</h2>
-<dl class="facts">
+{call_warning}<dl class="facts">
 <dt>Tool</dt><dd><code class="tool">{tool}</code></dd>
 <dt>Caller</dt><dd>{caller}</dd>
 <dt>Grant</dt><dd>{grant}</dd>
@@ -271,17 +272,26 @@ pub fn detail(frame: &Frame<'_>, r: &Request, now_ms: i64) -> String {
 </section>
 <section class="card">
 <h2>Arguments</h2>
+{arguments_warning}<p class="args-summary">{summary}</p>
 <pre class="json"><code>{arguments}</code></pre>
 </section>
 "#,
         badge = badge(r.status),
-        tool = show(&call.tool),
-        caller = identity_html(call.identity.as_deref()),
-        grant = optional(&call.grant),
-        rule = show(&call.rule),
-        reason = esc(&visible(&call.reason, true)),
+        call_warning = warning(
+            "Some of the call's text is not plain: look closely before approving.",
+            &call_findings(call),
+        ),
+        tool = name(&b.tool),
+        caller = identity_html(b.identity.as_deref()),
+        grant = optional(&b.grant),
+        rule = show(&b.rule),
+        reason = show(&b.reason),
         created = when(r.created_ms, now_ms),
-        arguments = esc(&visible(&pretty_json(&call.arguments), true)),
+        arguments_warning = warning(
+            "The arguments contain text that can hide or imitate other text: look closely before approving.",
+            &view.findings,
+        ),
+        arguments = view.html,
     );
     main.push_str(r#"<section class="card decision"><h2>Decision</h2>"#);
     match (&frame.user, r.status) {
@@ -314,24 +324,89 @@ pub fn detail(frame: &Frame<'_>, r: &Request, now_ms: i64) -> String {
         r#"<section class="card card-quiet">
 <h2>Binding</h2>
 <dl class="facts facts-small">
-<dt>Call digest</dt><dd><code class="wrap">{digest}</code></dd>
+<dt>Call digest</dt><dd><code class="wrap">{digest}</code><br><span class="muted small">SHA-256 of the call binding: the tool, arguments, caller, grant, policy, rule and reason shown above</span></dd>
 <dt>Policy SHA-256</dt><dd><code class="wrap">{policy}</code></dd>
-<dt>MCP session</dt><dd>{session}</dd>
-<dt>Request ID</dt><dd>{request_id}</dd>
+<dt>MCP session</dt><dd>{session} <span class="muted small">(as first reported; not bound)</span></dd>
+<dt>Request ID</dt><dd>{request_id} <span class="muted small">(as first reported; not bound)</span></dd>
 <dt>Approval ID</dt><dd><code class="wrap">{id}</code></dd>
 </dl>
 </section>"#,
-        digest = show(&call.digest),
-        policy = show(&call.policy_sha256),
+        digest = name(&call.digest),
+        policy = name(&b.policy_sha256),
         session = optional(&call.session),
         request_id = optional(&call.request_id),
         id = esc(&r.id),
     ));
     page(
         frame,
-        &format!("{} request", visible(&call.tool, false)),
+        &format!("{} request", reveal::visible(&b.tool, Chars::Ascii)),
         &main,
     )
+}
+
+/// A banner over what it warns about: `title`, then each finding; nothing
+/// when there is none.
+fn warning(title: &str, findings: &[String]) -> String {
+    if findings.is_empty() {
+        return String::new();
+    }
+    let items: String = findings.iter().map(|f| format!("<li>{f}</li>")).collect();
+    format!(
+        r#"<div class="alert alert-warning" role="alert"><p class="alert-title"><strong>Warning.</strong> {}</p><ul class="findings">{items}</ul></div>
+"#,
+        esc(title)
+    )
+}
+
+/// The call's fields besides its arguments with characters shown as
+/// `\u{…}`.
+fn call_findings(call: &Call) -> Vec<String> {
+    let b = &call.binding;
+    let identity = b.identity.as_deref().unwrap_or_default();
+    let fields: [(&str, &str, Chars); 7] = [
+        ("The tool name", &b.tool, Chars::Ascii),
+        ("The caller", identity, Chars::Ascii),
+        (
+            "The grant",
+            b.grant.as_deref().unwrap_or_default(),
+            Chars::Text,
+        ),
+        ("The rule", &b.rule, Chars::Text),
+        ("The policy reason", &b.reason, Chars::Text),
+        (
+            "The MCP session",
+            call.session.as_deref().unwrap_or_default(),
+            Chars::Text,
+        ),
+        (
+            "The request ID",
+            call.request_id.as_deref().unwrap_or_default(),
+            Chars::Text,
+        ),
+    ];
+    fields
+        .iter()
+        .filter_map(|&(what, text, chars)| {
+            // The identity's source tag and value are joined by U+001F.
+            let n = match text.split_once('\u{1f}') {
+                Some((tag, value)) if what == "The caller" => {
+                    reveal::hidden(tag, chars) + reveal::hidden(value, chars)
+                }
+                _ => reveal::hidden(text, chars),
+            };
+            (n > 0).then(|| {
+                format!(
+                    r#"{what} contains {n} character{} shown as <span class="u">\u{{…}}</span>{}."#,
+                    if n == 1 { "" } else { "s" },
+                    if chars == Chars::Ascii {
+                        " (only printable ASCII is shown as itself)"
+                    } else {
+                        ""
+                    }
+                )
+            })
+        })
+        .collect()
 }
 
 /// What became of a request that is no longer pending.
@@ -359,7 +434,7 @@ fn outcome(r: &Request, now_ms: i64) -> String {
             let reason = if d.reason.is_empty() {
                 r#"<span class="muted">No reason given.</span>"#.to_owned()
             } else {
-                esc(&visible(&d.reason, true))
+                literal_lines(&d.reason, Chars::Text)
             };
             let applies = if r.expires_ms > now_ms {
                 format!("Retries of this call are denied until {expires}.")
@@ -396,52 +471,54 @@ fn badge(status: Status) -> String {
 }
 
 fn caller_cell(r: &Request) -> String {
-    let grant = r
-        .call
+    let b = &r.call.binding;
+    let grant = b
         .grant
         .as_deref()
         .map(|g| format!(r#"<br><span class="muted small">grant {}</span>"#, show(g)))
         .unwrap_or_default();
-    format!("{}{grant}", identity_html(r.call.identity.as_deref()))
+    format!("{}{grant}", identity_html(b.identity.as_deref()))
 }
 
 /// The caller as a person reads it: `x-agent-id = agent-a` for a header,
-/// and so on for each source tag (`h:`, `j:`, `p:`, `b`).
-pub fn identity_text(identity: Option<&str>) -> String {
-    let Some(identity) = identity else {
-        return "anonymous".into();
-    };
+/// and so on for each source tag (`h:`, `j:`, `p:`, `b`); `part` writes
+/// each piece that came from the call.
+fn identity_with(identity: &str, part: impl Fn(&str) -> String) -> String {
     let Some((tag, value)) = identity.split_once('\u{1f}') else {
-        return visible(identity, false);
+        return part(identity);
     };
-    let value = visible(value, false);
+    let value = part(value);
     let source = if let Some(header) = tag.strip_prefix("h:") {
-        visible(header, false)
+        part(header)
     } else if let Some(rest) = tag.strip_prefix("j:") {
         match rest.split_once(':') {
-            Some((provider, claim)) => format!(
-                "JWT {} claim {}",
-                visible(provider, false),
-                visible(claim, false)
-            ),
-            None => format!("JWT {}", visible(rest, false)),
+            Some((provider, claim)) => format!("JWT {} claim {}", part(provider), part(claim)),
+            None => format!("JWT {}", part(rest)),
         }
     } else if let Some(field) = tag.strip_prefix("p:") {
-        format!("peer {}", visible(field, false))
+        format!("peer {}", part(field))
     } else if tag == "b" {
         "bearer token SHA-256".into()
     } else {
-        visible(tag, false)
+        part(tag)
     };
     format!("{source} = {value}")
+}
+
+/// [`identity_with`] as plain text, printable ASCII only.
+pub fn identity_text(identity: Option<&str>) -> String {
+    match identity {
+        None => "anonymous".into(),
+        Some(identity) => identity_with(identity, |p| reveal::visible(p, Chars::Ascii)),
+    }
 }
 
 fn identity_html(identity: Option<&str>) -> String {
     match identity {
         None => r#"<span class="muted">anonymous</span>"#.into(),
-        Some(_) => format!(
+        Some(identity) => format!(
             r#"<code class="identity">{}</code>"#,
-            esc(&identity_text(identity))
+            identity_with(identity, name)
         ),
     }
 }
@@ -509,70 +586,6 @@ pub fn relative(ms: i64, now_ms: i64) -> String {
     }
 }
 
-/// The arguments' JSON indented for reading, every token kept as sent:
-/// numbers keep all their digits and strings their escapes, so the person
-/// approves exactly what the filter asked about.
-pub fn pretty_json(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len() * 2);
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut chars = raw.chars().peekable();
-    let newline = |out: &mut String, depth: usize| {
-        out.push('\n');
-        for _ in 0..depth {
-            out.push_str("  ");
-        }
-    };
-    while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_string = true;
-                out.push(c);
-            }
-            '{' | '[' => {
-                out.push(c);
-                // `{}` and `[]` stay on one line.
-                while chars.peek().is_some_and(|n| n.is_ascii_whitespace()) {
-                    chars.next();
-                }
-                if matches!(chars.peek(), Some('}' | ']')) {
-                    if let Some(close) = chars.next() {
-                        out.push(close);
-                    }
-                } else {
-                    depth += 1;
-                    newline(&mut out, depth);
-                }
-            }
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
-                out.push(c);
-            }
-            ',' => {
-                out.push(c);
-                newline(&mut out, depth);
-            }
-            ':' => out.push_str(": "),
-            c if c.is_ascii_whitespace() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,10 +599,17 @@ mod tests {
     }
 
     #[test]
-    fn hidden_characters_are_shown() {
-        assert_eq!(visible("pay\u{202e}lla", false), "pay\\u{202e}lla");
-        assert_eq!(visible("a\nb\u{0}", true), "a\nb\\u{0000}");
-        assert_eq!(visible("a\nb", false), "a\\u{000a}b");
+    fn values_from_a_call_are_escaped_and_hidden_characters_marked() {
+        assert_eq!(
+            show("pay\u{202e}<b>"),
+            r#"pay<span class="u">\u{202e}</span>&lt;b&gt;"#
+        );
+        assert_eq!(show("caf\u{e9}"), "caf\u{e9}");
+        assert_eq!(name("caf\u{e9}"), r#"caf<span class="u">\u{e9}</span>"#);
+        assert_eq!(
+            identity_html(Some("h:x-agent-id\u{1f}agent-\u{430}")),
+            r#"<code class="identity">x-agent-id = agent-<span class="u">\u{430}</span></code>"#
+        );
     }
 
     #[test]
@@ -622,21 +642,5 @@ mod tests {
         assert_eq!(relative(61_000, 0), "in 1 min");
         assert_eq!(relative(0, 7_200_000), "2 h ago");
         assert_eq!(relative(999, 1_500), "just now");
-    }
-
-    #[test]
-    fn pretty_json_keeps_every_token() {
-        let raw = r#"{"a":12345678901234567890123,"b":[1, 2,{}],"c":"x,{\"y\":1}","d":[],"e":{"f":null}}"#;
-        let pretty = pretty_json(raw);
-        assert_eq!(
-            pretty,
-            "{\n  \"a\": 12345678901234567890123,\n  \"b\": [\n    1,\n    2,\n    {}\n  ],\n  \"c\": \"x,{\\\"y\\\":1}\",\n  \"d\": [],\n  \"e\": {\n    \"f\": null\n  }\n}"
-        );
-        let reread: serde_json::Value = serde_json::from_str(&pretty).unwrap();
-        assert_eq!(
-            reread,
-            serde_json::from_str::<serde_json::Value>(raw).unwrap()
-        );
-        assert_eq!(pretty_json("{}"), "{}");
     }
 }

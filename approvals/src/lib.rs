@@ -1,9 +1,9 @@
 //! The human approval service of SPEC §7.2 (`mcp-policy approvals serve`).
 //!
 //! Owns: the entry points ([`run`], [`serve`]), the shared state ([`App`])
-//! and the router. Does not own: the filter's API (`api`), the approvers'
-//! pages and sign-in (`web`), markup (`html`), state (`store`) or options
-//! (`config`).
+//! and the router. Does not own: the filter's API (`api`), the call binding
+//! and its digest (`binding`), the approvers' pages and sign-in (`web`),
+//! markup (`html`), state (`store`) or options (`config`).
 //!
 //! Routes: `POST /v1/check` (the filter), `GET /`, `GET /approvals`,
 //! `GET /approvals/{id}`, `POST /approvals/{id}/approve`,
@@ -11,8 +11,10 @@
 //! `GET /static/app.css`, `GET /healthz`.
 
 mod api;
+pub mod binding;
 pub mod config;
 pub mod html;
+pub mod reveal;
 pub mod store;
 mod web;
 

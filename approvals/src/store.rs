@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
+use crate::binding::Binding;
 use crate::config::hex;
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -22,6 +23,8 @@ pub enum Error {
     Db(rusqlite::Error),
     /// The system's random source failed: no id or token can be made.
     Random(String),
+    /// The file holds another version's tables (what is wrong, and what to do).
+    Schema(String),
 }
 
 impl std::fmt::Display for Error {
@@ -29,6 +32,7 @@ impl std::fmt::Display for Error {
         match self {
             Error::Db(e) => write!(f, "database: {e}"),
             Error::Random(e) => write!(f, "random source: {e}"),
+            Error::Schema(e) => write!(f, "{e}"),
         }
     }
 }
@@ -93,19 +97,26 @@ impl Status {
 /// A call as the filter asked about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
-    /// The call digest (64 lower-case hex): what an approval is bound to.
+    /// The call digest (64 lower-case hex) of `binding`: what an approval
+    /// is bound to. Always `binding.digest()`.
     pub digest: String,
-    pub tool: String,
-    /// The arguments' JSON exactly as the filter sent it.
-    pub arguments: String,
-    /// `<source tag>` U+001F `<value>`, or `None` for an anonymous caller.
-    pub identity: Option<String>,
-    pub grant: Option<String>,
+    /// Everything the page shows as the call.
+    pub binding: Binding,
+    /// Context for the person, not bound: as the check that opened the
+    /// request reported it.
     pub session: Option<String>,
     pub request_id: Option<String>,
-    pub policy_sha256: String,
-    pub rule: String,
-    pub reason: String,
+}
+
+impl Call {
+    pub fn new(binding: Binding, session: Option<String>, request_id: Option<String>) -> Call {
+        Call {
+            digest: binding.digest(),
+            binding,
+            session,
+            request_id,
+        }
+    }
 }
 
 /// One approval request and what became of it.
@@ -194,19 +205,19 @@ pub struct AuditEntry {
     pub reason: String,
 }
 
+/// `PRAGMA user_version` of a database this version made. Version 1 (no
+/// `user_version`) stored the call's fields separately as the filter
+/// reported them; 2 stores the binding they are shown from.
+const SCHEMA_VERSION: i64 = 2;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS requests (
     id              TEXT PRIMARY KEY,
     digest          TEXT NOT NULL,
-    tool            TEXT NOT NULL,
-    arguments       TEXT NOT NULL,
-    identity        TEXT,
-    grant_name      TEXT,
+    -- The call binding's exact JSON; `digest` is its SHA-256.
+    binding         TEXT NOT NULL,
     session         TEXT,
     request_id      TEXT,
-    policy_sha256   TEXT NOT NULL,
-    rule            TEXT NOT NULL,
-    reason          TEXT NOT NULL,
     status          TEXT NOT NULL
                     CHECK (status IN ('pending', 'approved', 'denied', 'used', 'expired')),
     created_ms      INTEGER NOT NULL,
@@ -242,9 +253,8 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 ";
 
-const REQUEST_COLUMNS: &str = "id, digest, tool, arguments, identity, grant_name, session, \
-     request_id, policy_sha256, rule, reason, status, created_ms, expires_ms, approver, \
-     decided_ms, decision_reason, used_ms";
+const REQUEST_COLUMNS: &str = "id, digest, binding, session, request_id, status, created_ms, \
+     expires_ms, approver, decided_ms, decision_reason, used_ms";
 
 /// The database: one connection, used by one caller at a time (the
 /// service keeps it behind a mutex).
@@ -258,6 +268,8 @@ impl Store {
         let conn = Connection::open(path)?;
         // Another process on the same file waits rather than failing.
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Another version's file is left as it was, journal mode included.
+        check_schema(&conn)?;
         // WAL: readers never block the writer. The journal mode is a
         // property of the file, so this sticks across restarts.
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -274,13 +286,16 @@ impl Store {
         // cannot be replayed after one.
         conn.execute_batch("PRAGMA synchronous = FULL;")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
+        create_schema(&conn)?;
         Ok(Store { conn })
     }
 
     /// The filter's check of one call (SPEC §7.2): an approval is used up
     /// in the transaction that reports it; nothing here approves.
     pub fn check(&mut self, call: &Call, now_ms: i64, ttl: Ttl) -> Result<Check> {
+        // Recomputed rather than trusted: the request is found and stored
+        // by the digest of the binding it shows.
+        let digest = call.binding.digest();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -288,7 +303,7 @@ impl Store {
         let approved: Option<(String, String)> = tx
             .query_row(
                 "SELECT id, approver FROM requests WHERE digest = ?1 AND status = 'approved'",
-                [&call.digest],
+                [&digest],
                 |r| {
                     Ok((
                         r.get(0)?,
@@ -308,7 +323,7 @@ impl Store {
         let pending: Option<String> = tx
             .query_row(
                 "SELECT id FROM requests WHERE digest = ?1 AND status = 'pending'",
-                [&call.digest],
+                [&digest],
                 |r| r.get(0),
             )
             .optional()?;
@@ -321,7 +336,7 @@ impl Store {
                 "SELECT id, approver, decision_reason FROM requests
                  WHERE digest = ?1 AND status = 'denied' AND expires_ms > ?2
                  ORDER BY decided_ms DESC LIMIT 1",
-                params![call.digest, now_ms],
+                params![digest, now_ms],
                 |r| {
                     Ok((
                         r.get(0)?,
@@ -341,21 +356,15 @@ impl Store {
         }
         let id = random_hex::<16>()?;
         tx.execute(
-            "INSERT INTO requests (id, digest, tool, arguments, identity, grant_name, session,
-                 request_id, policy_sha256, rule, reason, status, created_ms, expires_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending', ?12, ?13)",
+            "INSERT INTO requests (id, digest, binding, session, request_id, status,
+                 created_ms, expires_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7)",
             params![
                 id,
-                call.digest,
-                call.tool,
-                call.arguments,
-                call.identity,
-                call.grant,
+                digest,
+                call.binding.text,
                 call.session,
                 call.request_id,
-                call.policy_sha256,
-                call.rule,
-                call.reason,
                 now_ms,
                 now_ms.saturating_add(ttl.pending_ms),
             ],
@@ -410,7 +419,7 @@ impl Store {
                 action,
                 id,
                 request.call.digest,
-                request.call.tool,
+                request.call.binding.tool,
                 reason
             ],
         )?;
@@ -568,12 +577,25 @@ fn select_requests<P: rusqlite::Params>(
 }
 
 fn read_request(r: &Row<'_>) -> rusqlite::Result<Request> {
-    let status = Status::parse(&r.get::<_, String>(11)?);
-    let approver: Option<String> = r.get(14)?;
-    let decided_ms: Option<i64> = r.get(15)?;
+    let digest: String = r.get(1)?;
+    let text: String = r.get(2)?;
+    // The page shows what is read here: it must still be the call the
+    // digest names.
+    let unreadable = |why: String| {
+        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, why.into())
+    };
+    let binding = Binding::parse(&text).map_err(unreadable)?;
+    if binding.digest() != digest {
+        return Err(unreadable(format!(
+            "the stored binding of request digest {digest} does not hash to it"
+        )));
+    }
+    let status = Status::parse(&r.get::<_, String>(5)?);
+    let approver: Option<String> = r.get(8)?;
+    let decided_ms: Option<i64> = r.get(9)?;
     let decision = match (approver, decided_ms) {
         (Some(approver), Some(at_ms)) => {
-            let reason: Option<String> = r.get(16)?;
+            let reason: Option<String> = r.get(10)?;
             // Denied stays denied; used and expired-after-decision were approvals.
             let approved = status != Status::Denied;
             Some(Approval {
@@ -588,23 +610,62 @@ fn read_request(r: &Row<'_>) -> rusqlite::Result<Request> {
     Ok(Request {
         id: r.get(0)?,
         call: Call {
-            digest: r.get(1)?,
-            tool: r.get(2)?,
-            arguments: r.get(3)?,
-            identity: r.get(4)?,
-            grant: r.get(5)?,
-            session: r.get(6)?,
-            request_id: r.get(7)?,
-            policy_sha256: r.get(8)?,
-            rule: r.get(9)?,
-            reason: r.get(10)?,
+            digest,
+            binding,
+            session: r.get(3)?,
+            request_id: r.get(4)?,
         },
         status,
-        created_ms: r.get(12)?,
-        expires_ms: r.get(13)?,
+        created_ms: r.get(6)?,
+        expires_ms: r.get(7)?,
         decision,
-        used_ms: r.get(17)?,
+        used_ms: r.get(11)?,
     })
+}
+
+/// Creates the tables in a new file, or checks an existing file's are this
+/// version's: an earlier version's file is refused with what to do, not
+/// half-used.
+fn create_schema(conn: &Connection) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = check_schema(conn).and_then(|()| {
+        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        Ok(())
+    });
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(_) => {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+    result
+}
+
+/// `Ok` for a new file or one of this version; else what is wrong and
+/// what to do.
+fn check_schema(conn: &Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tables: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master
+         WHERE type = 'table' AND name IN ('requests', 'sessions', 'audit')",
+        [],
+        |r| r.get(0),
+    )?;
+    if tables == 0 || version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let made_by = if version < SCHEMA_VERSION {
+        "an earlier version of the approval service (requests stored without their call binding)"
+    } else {
+        "a newer version of the approval service"
+    };
+    Err(Error::Schema(format!(
+        "the database schema differs: it is version {version}, made by {made_by}, and this version \
+         needs version {SCHEMA_VERSION}. There is no migration: move the file (and its -wal and -shm \
+         files) aside or delete it, and start again with a new one; the requests in it are lost \
+         (agents are asked to get a new approval) and its audit stays in the old file"
+    )))
 }
 
 /// `N` random bytes from the operating system, as hex.
@@ -629,19 +690,13 @@ mod tests {
         session_ms: SESSION_TTL_MS,
     };
 
-    fn call(digest_byte: char) -> Call {
-        Call {
-            digest: digest_byte.to_string().repeat(64),
-            tool: "pay".into(),
-            arguments: r#"{"amount":100,"to":"acct-1"}"#.into(),
-            identity: Some("h:x-agent-id\u{1f}agent-a".into()),
-            grant: Some("billing".into()),
-            session: None,
-            request_id: Some("r1".into()),
-            policy_sha256: "ab".repeat(32),
-            rule: "/tools/pay/action".into(),
-            reason: "Payments need a person".into(),
-        }
+    /// A call per `tag`: another tag, another argument, another digest.
+    fn call(tag: char) -> Call {
+        let text = format!(
+            r#"{{"arguments":{{"amount":100,"to":"acct-{tag}"}},"grant":"billing","identity":"h:x-agent-id\u001fagent-a","policy_sha256":"{}","reason":"Payments need a person","rule":"/tools/pay/action","tool":"pay"}}"#,
+            "ab".repeat(32)
+        );
+        Call::new(Binding::parse(&text).unwrap(), None, Some("r1".into()))
     }
 
     fn pending_id(check: Check) -> String {
@@ -893,5 +948,81 @@ mod tests {
         assert_eq!(ids, [c.as_str(), a.as_str()]);
         assert_eq!(recent.len(), 1);
         assert_eq!(recent[0].id, b);
+    }
+
+    #[test]
+    fn a_call_is_bound_to_the_digest_of_its_binding() {
+        let c = call('a');
+        assert_eq!(c.digest, sha256_hex(&c.binding.text));
+        assert_eq!(c.digest.len(), 64);
+        assert_ne!(c.digest, call('b').digest);
+    }
+
+    #[test]
+    fn a_stored_binding_that_no_longer_hashes_to_its_digest_is_not_shown() {
+        let mut s = Store::open_in_memory().unwrap();
+        let id = pending_id(s.check(&call('a'), 0, TTL).unwrap());
+        s.conn
+            .execute(
+                "UPDATE requests SET binding = ?1 WHERE id = ?2",
+                params![call('b').binding.text, id],
+            )
+            .unwrap();
+        let e = s.request(&id, 1).unwrap_err().to_string();
+        assert!(e.contains("does not hash to it"), "{e}");
+    }
+
+    #[test]
+    fn a_database_of_the_earlier_schema_is_refused_with_what_to_do() {
+        let path = temp_db("old-schema");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE requests (id TEXT PRIMARY KEY, digest TEXT NOT NULL, tool TEXT NOT NULL,
+                     arguments TEXT NOT NULL, identity TEXT, grant_name TEXT, session TEXT,
+                     request_id TEXT, policy_sha256 TEXT NOT NULL, rule TEXT NOT NULL,
+                     reason TEXT NOT NULL, status TEXT NOT NULL, created_ms INTEGER NOT NULL,
+                     expires_ms INTEGER NOT NULL, approver TEXT, decided_ms INTEGER,
+                     decision_reason TEXT, used_ms INTEGER);",
+            )
+            .unwrap();
+        }
+        let Err(e) = Store::open(&path) else {
+            panic!("an old database was opened")
+        };
+        let e = e.to_string();
+        for text in [
+            "schema differs",
+            "version 0",
+            "earlier version",
+            "needs version 2",
+            "move the file",
+        ] {
+            assert!(e.contains(text), "{text}: {e}");
+        }
+        // Nothing was changed in it.
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 0);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "delete");
+        drop(conn);
+        // A new file, and this version's file again, open.
+        let fresh = temp_db("new-schema");
+        drop(Store::open(&fresh).unwrap());
+        let mut again = Store::open(&fresh).unwrap();
+        let version: i64 = again
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        pending_id(again.check(&call('a'), 0, TTL).unwrap());
+        for p in [path, fresh] {
+            let _ = std::fs::remove_dir_all(p.parent().unwrap());
+        }
     }
 }

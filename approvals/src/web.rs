@@ -200,12 +200,12 @@ fn log_decision(r: &Request) {
     if d.approved {
         println!(
             "approvals: request {} approved by {:?} (tool {:?}, digest {})",
-            r.id, d.approver, r.call.tool, r.call.digest
+            r.id, d.approver, r.call.binding.tool, r.call.digest
         );
     } else {
         println!(
             "approvals: request {} denied by {:?} (tool {:?}, digest {}, reason {:?})",
-            r.id, d.approver, r.call.tool, r.call.digest, d.reason
+            r.id, d.approver, r.call.binding.tool, r.call.digest, d.reason
         );
     }
 }
