@@ -190,10 +190,14 @@ def test_an_agent_cannot_approve_its_own_call(envoy, service, mcp_server):
         r = http.post(service.base_url + "/login", data={"token": "billing-agent", "next": "/"})
         assert r.status_code == 401
         # The filter's API answers about calls; it approves nothing, whatever it is sent.
+        binding = {"arguments": {"amount": 31337, "currency": "usd"}, "grant": None,
+                   "identity": "h:x-agent-id\u001fbilling-agent", "policy_sha256": "0" * 64,
+                   "reason": "", "rule": "", "tool": "create_charge"}
         r = http.post(service.base_url + "/v1/check", json={
-            "digest": "0" * 64, "tool": "create_charge", "arguments": {}, "status": "approved",
-            "approver": "alice"})
-        assert r.status_code == 200 and r.json()["status"] == "pending"
+            "binding": binding, "status": "approved", "approver": "alice"})
+        assert r.status_code == 400, r.text
+        r = http.post(service.base_url + "/v1/check", json={"binding": binding})
+        assert r.status_code == 200 and r.json()["status"] == "pending", r.text
         # The approval service is not reachable through the proxy.
         r = http.post(envoy.base_url + f"/approvals/{request_id}/approve", data={"csrf": "x"})
         assert r.status_code != 303
@@ -236,3 +240,29 @@ def test_concurrent_retries_of_one_approved_call_run_it_once(envoy, service, mcp
     # Older clients get -32062 with the URL.
     pending = [a for a in answers if "approval_pending" in a.text][0].text
     assert "-32062" in pending and "approval_url" in pending
+
+
+def test_an_approval_binds_the_arguments_as_written(envoy, service, mcp_server):
+    """Found by the red team: integers past 2^64 and member order reach the server as
+    written, so an approval for one spelling must not cover another."""
+    chromium()
+    headers = raw_initialize(envoy.url, AGENT, protocol_version="2025-06-18")
+
+    def send(arguments: str):
+        body = ('{"jsonrpc":"2.0","id":9,"method":"tools/call","params":'
+                '{"name":"create_charge","arguments":' + arguments + '}}')
+        return post(envoy.url, body, headers).text
+
+    approved = '{"amount":18446744073709551616,"currency":"usd"}'
+    answer = send(approved)
+    url = json.loads(answer)["result"]["_meta"]["approval_url"]
+    page = approve(url, TOKEN, "approve")
+    assert "18446744073709551616" in page["text"], "the page shows every digit"
+    # One more than approved, and the approved call with its members swapped: both wait.
+    for other in ('{"amount":18446744073709551617,"currency":"usd"}',
+                  '{"currency":"usd","amount":18446744073709551616}'):
+        assert "approval_pending" in send(other), other
+    assert charges_run(mcp_server) == []
+    # The approved spelling runs, once.
+    assert "approval_pending" not in send(approved)
+    assert charges_run(mcp_server) == [{"amount": 18446744073709551616, "currency": "usd"}]

@@ -74,7 +74,12 @@ pub fn judge_request<'b>(
     let body = crate::mcp::parse(bytes)?;
     crate::mcp::check_routing_headers(&body, routing.method, routing.name)?;
     crate::probe!("parsed, routing checked");
-    let judgement = judge_approved(config, &body, ctx, store, approved);
+    // An approval binds the arguments as written (`outside::approval`).
+    let arguments = config
+        .approval
+        .as_ref()
+        .and_then(|_| crate::mcp::raw_arguments(bytes));
+    let judgement = judge_approved(config, &body, ctx, store, approved, arguments.as_deref());
     Ok((body, judgement))
 }
 
@@ -85,18 +90,21 @@ pub fn judge(
     ctx: Context<'_>,
     store: &mut dyn CounterStore,
 ) -> Judgement {
-    judge_approved(config, body, ctx, store, None)
+    judge_approved(config, body, ctx, store, None, None)
 }
 
 /// Judges a parsed body once the approval service has answered: `approved`
 /// is the call it approved (or let through because it could not be asked,
-/// under `on_unavailable: "allow"`).
+/// under `on_unavailable: "allow"`). `arguments`: the arguments of a single
+/// `tools/call` as the body spells them (`mcp::raw_arguments`), which an
+/// approval binds; without them no call is asked about.
 pub fn judge_approved(
     config: &Config,
     body: &Body<'_>,
     ctx: Context<'_>,
     store: &mut dyn CounterStore,
     approved: Option<Approved<'_>>,
+    arguments: Option<&str>,
 ) -> Judgement {
     let mut held = Vec::new();
     let mut asks = Vec::new();
@@ -104,7 +112,7 @@ pub fn judge_approved(
         .messages()
         .iter()
         .map(|m| {
-            let (d, reservations, ask) = judge_message(config, m, ctx, store, approved);
+            let (d, reservations, ask) = judge_message(config, m, ctx, store, approved, arguments);
             held.extend(reservations);
             asks.extend(ask);
             d
@@ -191,6 +199,7 @@ fn judge_message(
     ctx: Context<'_>,
     store: &mut dyn CounterStore,
     approved: Option<Approved<'_>>,
+    arguments: Option<&str>,
 ) -> (Decision, Vec<Reservation>, Option<Question>) {
     crate::probe!("judge: message");
     let mut d = base(ctx);
@@ -252,31 +261,35 @@ fn judge_message(
     let mut outcome = evaluate(policy, call, scopes, store, ctx.now_ms);
     let mut ask = None;
     if outcome.verdict == Verdict::ApprovalPending {
-        let approved = config.approval.as_ref().and_then(|_| {
-            let question = approval::question(
-                call.tool,
-                call.args,
-                Asker {
-                    identity: ctx.caller.identity.as_deref(),
-                    grant: ctx.caller.grant.as_deref(),
-                    session: ctx.session,
-                    request_id: ctx.request_id,
-                    policy_sha256: &policy.sha256,
-                    rule: &outcome.rule,
-                    reason: &outcome.reason,
-                },
-            );
-            match approved {
-                Some(a) if a.digest == question.digest => Some(a.why),
-                _ => {
-                    ask = Some(Question {
-                        elicits_url,
-                        ..question
-                    });
-                    None
+        let approved = config
+            .approval
+            .as_ref()
+            .zip(arguments)
+            .and_then(|(_, arguments)| {
+                let question = approval::question(
+                    call.tool,
+                    arguments,
+                    Asker {
+                        identity: ctx.caller.identity.as_deref(),
+                        grant: ctx.caller.grant.as_deref(),
+                        session: ctx.session,
+                        request_id: ctx.request_id,
+                        policy_sha256: &policy.sha256,
+                        rule: &outcome.rule,
+                        reason: &outcome.reason,
+                    },
+                );
+                match approved {
+                    Some(a) if a.digest == question.digest => Some(a.why),
+                    _ => {
+                        ask = Some(Question {
+                            elicits_url,
+                            ..question
+                        });
+                        None
+                    }
                 }
-            }
-        });
+            });
         if let Some(why) = approved {
             // This exact call may run: it holds its reservations.
             outcome.verdict = Verdict::Allow;

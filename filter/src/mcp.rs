@@ -193,6 +193,24 @@ pub fn raw_ids(bytes: &[u8]) -> Vec<Option<String>> {
     }
 }
 
+/// The arguments of a single `tools/call` as the body spells them (compact:
+/// whitespace outside strings removed), `{}` when it has none; `None` for
+/// a batch or a body that is not one such call. Over text `parse` accepted.
+pub fn raw_arguments(bytes: &[u8]) -> Option<String> {
+    use crate::json::spans;
+    let at = spans::skip_ws(bytes, 0);
+    if bytes.get(at) != Some(&b'{') {
+        return None;
+    }
+    let params = spans::member(bytes, at, "params")?;
+    match spans::member(bytes, params.start, "arguments") {
+        Some(r) if bytes.get(r.start) == Some(&b'{') => spans::compact(bytes.get(r)?),
+        Some(r) if bytes.get(r.clone()) == Some(b"null") => Some("{}".into()),
+        Some(_) => None,
+        None => Some("{}".into()),
+    }
+}
+
 /// Checks the 2026-07-28 routing headers against the body they travel with:
 /// `Mcp-Method` must be the message's method, and `Mcp-Name` (Base64 inside
 /// `=?base64?...?=` when it is not plain ASCII) the tool name, prompt name or

@@ -119,16 +119,28 @@ fn the_check_carries_the_call_and_a_digest_bound_to_it() {
     assert_eq!(call.header(":path"), Some("/v1/check"));
     assert_eq!(call.timeout_ms, 1500);
     let q = call.body_json().unwrap();
-    assert_eq!(q["tool"], "pay");
-    assert_eq!(q["arguments"], json!({"amount":100,"to":"acct-1"}));
-    assert_eq!(q["reason"], "Payments need a person");
-    assert_eq!(q["rule"], "/tools/pay/action");
-    assert!(q["identity"].as_str().unwrap().ends_with("agent-a"));
+    let b = &q["binding"];
+    assert_eq!(b["tool"], "pay");
+    assert_eq!(b["arguments"], json!({"amount":100,"to":"acct-1"}));
+    assert_eq!(b["reason"], "Payments need a person");
+    assert_eq!(b["rule"], "/tools/pay/action");
+    assert!(b["identity"].as_str().unwrap().ends_with("agent-a"));
     let digest = q["digest"].as_str().unwrap().to_owned();
-    assert_eq!(digest.len(), 64);
+    // The digest is the binding's text's, as the body carries it.
+    let text = String::from_utf8(call.body.clone()).unwrap();
+    let binding = &text[text.find("{\"arguments\"").unwrap()..text.find(",\"digest\"").unwrap()];
+    use sha2::Digest as _;
+    let hex: String = sha2::Sha256::digest(binding.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(digest, hex);
 
-    // The same call, respelled, is the same call; another amount or caller is not.
-    let respelled = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"arguments":{"to":"acct-1","amount":100.0},"name":"pay"}}"#;
+    // The same call sent again (another id, other whitespace, other key
+    // order around the arguments) is the same call; another amount, another
+    // spelling of it, another member order in the arguments, or another
+    // caller is not.
+    let respelled = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{ "arguments" : { "amount" : 100 , "to" : "acct-1" }, "name":"pay"}}"#;
     let digest_of = |vm: &mut Vm, agent: &str, body: &str| {
         exchange(vm, agent, NEW, body, Some(("200", pending)))
             .asked
@@ -141,6 +153,16 @@ fn the_check_carries_the_call_and_a_digest_bound_to_it() {
     };
     assert_eq!(digest_of(&mut vm, "agent-a", respelled), digest);
     assert_ne!(digest_of(&mut vm, "agent-a", &pay(3, 101)), digest);
+    for other in [
+        r#"{"amount":100.0,"to":"acct-1"}"#,
+        r#"{"amount":1e2,"to":"acct-1"}"#,
+        r#"{"to":"acct-1","amount":100}"#,
+    ] {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{{"name":"pay","arguments":{other}}}}}"#
+        );
+        assert_ne!(digest_of(&mut vm, "agent-a", &body), digest, "{other}");
+    }
     assert_ne!(digest_of(&mut vm, "agent-b", &pay(4, 100)), digest);
 }
 

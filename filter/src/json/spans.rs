@@ -15,14 +15,28 @@ use std::ops::Range;
 /// The members of the object at `at` (after whitespace): each key, decoded,
 /// and the range of its value.
 pub fn members(text: &[u8], at: usize) -> Option<Vec<(Cow<'_, str>, Range<usize>)>> {
+    let mut out = Vec::new();
+    each_member(text, at, |key, range| {
+        out.push((key, range));
+        false
+    })?;
+    Some(out)
+}
+
+/// Calls `f` with each member of the object at `at` until it returns true.
+/// `None` when the text is not an object as `read` accepts it.
+fn each_member<'t>(
+    text: &'t [u8],
+    at: usize,
+    mut f: impl FnMut(Cow<'t, str>, Range<usize>) -> bool,
+) -> Option<()> {
     let mut at = skip_ws(text, at);
     if text.get(at) != Some(&b'{') {
         return None;
     }
     at = skip_ws(text, at.saturating_add(1));
-    let mut out = Vec::new();
     if text.get(at) == Some(&b'}') {
-        return Some(out);
+        return Some(());
     }
     loop {
         let key_end = skip_string(text, at)?;
@@ -33,11 +47,13 @@ pub fn members(text: &[u8], at: usize) -> Option<Vec<(Cow<'_, str>, Range<usize>
         }
         let start = skip_ws(text, at.saturating_add(1));
         let end = skip_value(text, start)?;
-        out.push((key, start..end));
+        if f(key, start..end) {
+            return Some(());
+        }
         at = skip_ws(text, end);
         match text.get(at) {
             Some(b',') => at = skip_ws(text, at.saturating_add(1)),
-            Some(b'}') => return Some(out),
+            Some(b'}') => return Some(()),
             _ => return None,
         }
     }
@@ -68,10 +84,17 @@ pub fn elements(text: &[u8], at: usize) -> Option<Vec<Range<usize>>> {
 
 /// The range of the member `key` of the object at `at`.
 pub fn member(text: &[u8], at: usize, key: &str) -> Option<Range<usize>> {
-    members(text, at)?
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, r)| r)
+    // Accepted text has each key once: the first match is the member, and
+    // the values after it need not be skipped.
+    let mut found = None;
+    each_member(text, at, |k, range| {
+        let hit = k == key;
+        if hit {
+            found = Some(range);
+        }
+        hit
+    })?;
+    found
 }
 
 /// The first byte at or after `at` that is not JSON whitespace.
@@ -137,6 +160,26 @@ fn skip_string(text: &[u8], at: usize) -> Option<usize> {
     }
 }
 
+/// Accepted JSON text without its whitespace (outside strings): the same
+/// document, every token as written.
+pub fn compact(text: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut at = 0usize;
+    while let Some(&b) = text.get(at) {
+        if b == b'"' {
+            let end = skip_string(text, at)?;
+            out.extend_from_slice(text.get(at..end)?);
+            at = end;
+        } else {
+            if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                out.push(b);
+            }
+            at = at.saturating_add(1);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// A key's text, with escapes decoded.
 fn decode_key(quoted: &[u8]) -> Option<Cow<'_, str>> {
     let inner = quoted.get(1..quoted.len().checked_sub(1)?)?;
@@ -152,6 +195,15 @@ fn decode_key(quoted: &[u8]) -> Option<Cow<'_, str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_drops_only_whitespace_outside_strings() {
+        let text = b"{ \"a\" : [ 1 , 2.50 ] ,\n\t\"b c\": \"x \\\" y\" , \"d\":1e2 }";
+        assert_eq!(
+            compact(text).unwrap(),
+            r#"{"a":[1,2.50],"b c":"x \" y","d":1e2}"#
+        );
+    }
 
     #[test]
     fn members_and_elements_where_written() {

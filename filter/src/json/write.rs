@@ -167,10 +167,6 @@ enum Form {
     Document,
     /// RFC 8785: members sorted, every number as a double.
     Canonical,
-    /// RFC 8785, save that integer literals keep every digit: two integers
-    /// one double apart (2^53 and 2^53 + 1) are two values to a Python
-    /// server, so an approval must tell them apart.
-    Binding,
 }
 
 /// Appends `value` as compact JSON, members in document order.
@@ -186,20 +182,11 @@ pub fn canonical(value: &Json<'_>) -> String {
     out
 }
 
-/// `value` as canonical JSON that binds its exact integers (what an approval
-/// is bound to, `approval::call_digest`).
-pub fn binding(value: &Json<'_>) -> String {
-    let mut out = String::new();
-    push_value(&mut out, value, Form::Binding);
-    out
-}
-
 fn push_value(out: &mut String, value: &Json<'_>, form: Form) {
     match value {
         Json::Null => out.push_str("null"),
         Json::Bool(true) => out.push_str("true"),
         Json::Bool(false) => out.push_str("false"),
-        Json::Num(n @ (Num::U(_) | Num::I(_))) if form == Form::Binding => push_num(out, *n),
         Json::Num(n) if form != Form::Document => push_f64(out, n.as_f64()),
         Json::Num(n) => push_num(out, *n),
         Json::Str(s) => push_str(out, s),

@@ -1,20 +1,22 @@
 //! Human approval (SPEC §7.2): what the filter asks the approval service
 //! about one call, and what the service answers.
 //!
-//! Owns: the call digest an approval is bound to, the question's JSON, and
-//! reading the answer. Pure: the HTTP call itself is the stream's (`stream`,
+//! Owns: the binding an approval is tied to and its digest, the question's
+//! JSON, and reading the answer. Pure: the HTTP call itself is the stream's (`stream`,
 //! through its `Host`), the service is the CLI's (`mcp-policy approvals
 //! serve`), and the reply to the agent is `respond`'s.
 //!
-//! The service's API, as the filter uses it: `POST /v1/check` with the
-//! question; `200` with `{"status":"approved","approver":..}`,
+//! The service's API, as the filter uses it: `POST /v1/check` with
+//! `{"binding": {...}, "digest": sha256(binding's text), "session", "request_id"}`
+//! (the service recomputes the digest from the binding it shows); `200`
+//! with `{"status":"approved","approver":..}`,
 //! `{"status":"denied","approver":..,"reason":..}` or
 //! `{"status":"pending","url":..,"elicitation_id":..}`. Anything else (another
 //! status, a body that does not read so, a timeout, a reset) is the service
 //! being unavailable. The check consumes an approval; nothing on it approves.
 
-use crate::json::write::{binding, push_json, push_str};
-use crate::json::{Json, Object};
+use crate::json::write::push_str;
+use crate::json::Json;
 
 /// The path of the service's check, on the `approval.cluster`.
 pub const CHECK_PATH: &str = "/v1/check";
@@ -40,7 +42,7 @@ pub enum OnUnavailable {
 /// One call, as the approval service is asked about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Question {
-    /// What an approval is bound to (`call_digest`).
+    /// What an approval is bound to: SHA-256 of the binding's text.
     pub digest: String,
     /// The JSON body of the check.
     pub body: String,
@@ -61,59 +63,53 @@ pub struct Asker<'a> {
     pub reason: &'a str,
 }
 
-/// SHA-256 over the canonical JSON of the tool, its arguments (`{}` when
-/// none), the caller's identity (with its source, `null` for an anonymous
-/// caller) and the policy digest: another argument, caller or policy is
-/// another call, which needs its own approval. Integers keep every digit
-/// (`json::write::binding`): readers that differ beyond 2^53 still see two
-/// calls.
-pub fn call_digest(
-    tool: &str,
-    arguments: Option<&Object<'_>>,
-    identity: Option<&str>,
-    policy_sha256: &str,
-) -> String {
-    let mut text = String::with_capacity(256);
+/// What an approval is bound to, as JSON text: the call's arguments as the
+/// agent wrote them (whitespace removed; member order, number spellings and
+/// escapes kept, since a server reads all three: `1e2` and `100` are a
+/// float and an int to Python, two keys in another order reach a tool in
+/// another order, and integers past 2^64 keep every digit), the tool, the
+/// caller's identity (with its source; `null` when anonymous) and grant,
+/// the policy's digest, and the rule and reason that asked for approval.
+/// Nothing in it changes between two sends of one call, and anything that
+/// makes another call changes it. The approval service hashes exactly this
+/// text and shows the approver exactly what it says, so a check cannot
+/// show one call and bind another.
+pub fn binding(tool: &str, arguments: &str, asker: Asker<'_>) -> String {
+    let mut text = String::with_capacity(arguments.len().saturating_add(256));
     text.push_str("{\"arguments\":");
-    match arguments {
-        Some(a) => text.push_str(&binding(&Json::Obj(a.clone()))),
-        None => text.push_str("{}"),
+    text.push_str(arguments);
+    for (key, value) in [
+        ("grant", asker.grant),
+        ("identity", asker.identity),
+        ("policy_sha256", Some(asker.policy_sha256)),
+        ("reason", Some(asker.reason)),
+        ("rule", Some(asker.rule)),
+        ("tool", Some(tool)),
+    ] {
+        text.push_str(",\"");
+        text.push_str(key);
+        text.push_str("\":");
+        match value {
+            Some(v) => push_str(&mut text, v),
+            None => text.push_str("null"),
+        }
     }
-    text.push_str(",\"identity\":");
-    match identity {
-        Some(i) => push_str(&mut text, i),
-        None => text.push_str("null"),
-    }
-    text.push_str(",\"policy_sha256\":");
-    push_str(&mut text, policy_sha256);
-    text.push_str(",\"tool\":");
-    push_str(&mut text, tool);
     text.push('}');
-    crate::digest::sha256_hex(text.as_bytes())
+    text
 }
 
-/// The question about a call of `tool` with `arguments`.
-pub fn question(tool: &str, arguments: Option<&Object<'_>>, asker: Asker<'_>) -> Question {
-    let digest = call_digest(tool, arguments, asker.identity, asker.policy_sha256);
-    let mut body = String::with_capacity(512);
-    body.push_str("{\"digest\":");
+/// The question about a call of `tool` whose arguments are `arguments`
+/// (compact JSON text of an object, `{}` when there are none).
+pub fn question(tool: &str, arguments: &str, asker: Asker<'_>) -> Question {
+    let binding = binding(tool, arguments, asker);
+    let digest = crate::digest::sha256_hex(binding.as_bytes());
+    let mut body = String::with_capacity(binding.len().saturating_add(160));
+    body.push_str("{\"binding\":");
+    body.push_str(&binding);
+    body.push_str(",\"digest\":");
     push_str(&mut body, &digest);
-    body.push_str(",\"tool\":");
-    push_str(&mut body, tool);
-    body.push_str(",\"arguments\":");
-    match arguments {
-        Some(a) => push_json(&mut body, &Json::Obj(a.clone())),
-        None => body.push_str("{}"),
-    }
-    for (key, value) in [
-        ("identity", asker.identity),
-        ("grant", asker.grant),
-        ("session", asker.session),
-        ("request_id", asker.request_id),
-        ("policy_sha256", Some(asker.policy_sha256)),
-        ("rule", Some(asker.rule)),
-        ("reason", Some(asker.reason)),
-    ] {
+    // Context for the approver, not bound: they differ between sends.
+    for (key, value) in [("session", asker.session), ("request_id", asker.request_id)] {
         body.push_str(",\"");
         body.push_str(key);
         body.push_str("\":");
@@ -191,93 +187,88 @@ mod tests {
     use super::*;
     use crate::json::parse;
 
-    fn args(text: &str) -> Object<'static> {
-        match parse(text.as_bytes()).unwrap().into_owned() {
-            Json::Obj(o) => o,
-            _ => panic!("not an object"),
-        }
+    const ASKER: Asker<'static> = Asker {
+        identity: Some("h:x-agent-id\u{1f}agent-a"),
+        grant: Some("billing"),
+        session: None,
+        request_id: Some("r-1"),
+        policy_sha256: "abc",
+        rule: "/tools/pay/action",
+        reason: "Payments need a person",
+    };
+
+    fn digest(tool: &str, args: &str, asker: Asker<'_>) -> String {
+        question(tool, args, asker).digest
     }
 
     #[test]
-    fn the_digest_binds_tool_arguments_caller_and_policy() {
-        let a = args(r#"{"amount":100,"to":"acct-1"}"#);
-        let base = call_digest("pay", Some(&a), Some("h:x\u{1f}agent-a"), "p1");
-        // Spelling does not matter...
-        let respelled = args(r#"{ "to":"acct-\u0031", "amount":100 }"#);
-        assert_eq!(
-            call_digest("pay", Some(&respelled), Some("h:x\u{1f}agent-a"), "p1"),
-            base
-        );
-        // ...every part does.
-        let other = args(r#"{"amount":101,"to":"acct-1"}"#);
+    fn the_digest_binds_every_part_of_the_call() {
+        let base = digest("pay", r#"{"amount":100,"to":"acct-1"}"#, ASKER);
         for d in [
-            call_digest("pay", Some(&other), Some("h:x\u{1f}agent-a"), "p1"),
-            call_digest("pay2", Some(&a), Some("h:x\u{1f}agent-a"), "p1"),
-            call_digest("pay", Some(&a), Some("h:x\u{1f}agent-b"), "p1"),
-            call_digest("pay", Some(&a), None, "p1"),
-            call_digest("pay", Some(&a), Some("h:x\u{1f}agent-a"), "p2"),
-            call_digest("pay", None, Some("h:x\u{1f}agent-a"), "p1"),
+            digest("pay", r#"{"amount":101,"to":"acct-1"}"#, ASKER),
+            // Another spelling a server reads differently.
+            digest("pay", r#"{"amount":1e2,"to":"acct-1"}"#, ASKER),
+            digest("pay", r#"{"amount":100.0,"to":"acct-1"}"#, ASKER),
+            // Another member order: a tool may act in order.
+            digest("pay", r#"{"to":"acct-1","amount":100}"#, ASKER),
+            digest("pay2", r#"{"amount":100,"to":"acct-1"}"#, ASKER),
+            digest(
+                "pay",
+                r#"{"amount":100,"to":"acct-1"}"#,
+                Asker {
+                    identity: Some("h:x-agent-id\u{1f}agent-b"),
+                    ..ASKER
+                },
+            ),
+            digest(
+                "pay",
+                r#"{"amount":100,"to":"acct-1"}"#,
+                Asker {
+                    identity: None,
+                    ..ASKER
+                },
+            ),
+            digest(
+                "pay",
+                r#"{"amount":100,"to":"acct-1"}"#,
+                Asker {
+                    policy_sha256: "abd",
+                    ..ASKER
+                },
+            ),
         ] {
             assert_ne!(d, base);
         }
-        // No arguments and empty arguments are one call.
+        // What differs between two sends of one call is not bound.
+        let again = Asker {
+            session: Some("s-2"),
+            request_id: Some("r-2"),
+            ..ASKER
+        };
         assert_eq!(
-            call_digest("pay", None, None, "p"),
-            call_digest("pay", Some(&args("{}")), None, "p")
+            digest("pay", r#"{"amount":100,"to":"acct-1"}"#, again),
+            base
         );
     }
 
     #[test]
-    fn integers_one_double_apart_are_two_calls() {
-        let a = args(r#"{"amount":9007199254740992}"#);
-        let b = args(r#"{"amount":9007199254740993}"#);
-        assert_ne!(
-            call_digest("pay", Some(&a), None, "p"),
-            call_digest("pay", Some(&b), None, "p")
-        );
-        // Decimals are doubles to every reader: one spelling is one call.
-        let c = args(r#"{"amount":0.1}"#);
-        let d = args(r#"{"amount":1e-1}"#);
-        assert_eq!(
-            call_digest("pay", Some(&c), None, "p"),
-            call_digest("pay", Some(&d), None, "p")
-        );
-    }
-
-    #[test]
-    fn the_question_is_strict_json_with_every_fact() {
-        let a = args(r#"{"note":"a \"quoted\" </script>"}"#);
-        let q = question(
-            "pay",
-            Some(&a),
-            Asker {
-                identity: Some("h:x-agent-id\u{1f}agent-a"),
-                grant: Some("billing"),
-                session: None,
-                request_id: Some("r-1"),
-                policy_sha256: "abc",
-                rule: "/tools/pay/action",
-                reason: "Payments need a human",
-            },
-        );
+    fn the_question_is_strict_json_and_its_digest_is_the_bindings() {
+        let args = r#"{"note":"a \"quoted\" </script>","n":18446744073709551617}"#;
+        let q = question("pay", args, ASKER);
         let v = parse(q.body.as_bytes()).unwrap();
+        let binding = binding("pay", args, ASKER);
+        // The binding's text appears in the body as it was hashed.
+        assert!(q.body.starts_with(&format!("{{\"binding\":{binding},")));
+        assert_eq!(q.digest, crate::digest::sha256_hex(binding.as_bytes()));
         assert_eq!(
             v.get("digest").and_then(Json::as_str),
             Some(q.digest.as_str())
         );
-        assert_eq!(v.get("tool").and_then(Json::as_str), Some("pay"));
-        assert_eq!(
-            v.get("arguments")
-                .and_then(|a| a.get("note"))
-                .and_then(Json::as_str),
-            Some("a \"quoted\" </script>")
-        );
+        let b = v.get("binding").unwrap();
+        assert_eq!(b.get("tool").and_then(Json::as_str), Some("pay"));
+        assert_eq!(b.get("grant").and_then(Json::as_str), Some("billing"));
         assert_eq!(v.get("session"), Some(&Json::Null));
-        assert_eq!(v.get("grant").and_then(Json::as_str), Some("billing"));
-        assert_eq!(
-            v.get("rule").and_then(Json::as_str),
-            Some("/tools/pay/action")
-        );
+        assert!(q.body.contains("18446744073709551617"), "every digit");
     }
 
     #[test]
