@@ -19,6 +19,7 @@ from mcp import MCPError, UrlElicitationRequiredError
 from e2e.approvals import ApprovalService, approve, chromium
 from e2e.client import call_tool, post, raw_initialize, result_text, tool_call_message
 from e2e.envoy_config import static_cluster
+from test_typescript_sdk import ts_client
 
 TOKEN = "correct horse battery staple"
 AGENT = {"x-agent-id": "billing-agent"}
@@ -266,3 +267,20 @@ def test_an_approval_binds_the_arguments_as_written(envoy, service, mcp_server):
     # The approved spelling runs, once.
     assert "approval_pending" not in send(approved)
     assert charges_run(mcp_server) == [{"amount": 18446744073709551616, "currency": "usd"}]
+
+
+def test_the_typescript_sdk_client_gets_a_url_elicitation(envoy, service, mcp_server):
+    """The official TypeScript SDK client (protocol 2025-11-25) sees the pending approval
+    as its own UrlElicitationRequiredError (-32042) with the page's URL; approved, the
+    same call runs once."""
+    chromium()
+    script = [["create_charge", {"amount": 808, "currency": "eur"}]]
+    first = ts_client(envoy.url, AGENT, script)["calls"][0]
+    assert "error" in first, first
+    assert first["error"]["code"] == -32042, first
+    elicitation = first["error"]["data"]["elicitations"][0]
+    assert elicitation["mode"] == "url" and elicitation["elicitationId"]
+    assert approve(elicitation["url"], TOKEN, "approve")["clicked"] == "Approve"
+    second = ts_client(envoy.url, AGENT, script)["calls"][0]
+    assert "result" in second and not second["result"].get("isError"), second
+    assert charges_run(mcp_server) == [{"amount": 808, "currency": "eur"}]

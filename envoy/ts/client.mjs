@@ -4,7 +4,8 @@
 //
 // Connects over Streamable HTTP (initialize, then the session the server gives), lists
 // the tools, calls each tool in turn, and prints one JSON object:
-//   {"tools": [names], "calls": [{"result": CallToolResult} | {"error": {code, message}}]}
+//   {"tools": [names], "calls": [{"result": CallToolResult} | {"error": {code, message, data}}]}
+// (a URL elicitation the SDK raises as UrlElicitationRequiredError keeps its data.elicitations)
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 
@@ -20,7 +21,7 @@ for (const [name, args] of JSON.parse(script)) {
   try {
     calls.push({ result: await client.callTool({ name, arguments: args }) });
   } catch (e) {
-    calls.push({ error: { code: e.code ?? null, message: String(e.message) } });
+    calls.push({ error: { code: e.code ?? null, message: String(e.message), data: e.data ?? null } });
   }
 }
 await client.close();
