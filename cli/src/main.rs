@@ -272,9 +272,11 @@ fn explain(
     // The filter's own order of checks (judge_request), with fresh counters.
     let method = facts.header("mcp-method");
     let name = facts.header("mcp-name");
+    // explain never asks the approval service: where the call goes is moot.
     let routing = Routing {
         method: method.as_deref(),
         name: name.as_deref(),
+        ..Routing::default()
     };
     let mut store = MemoryStore::default();
     let decision = match judge_request(&config, &body, routing, ctx, &mut store, None) {

@@ -57,6 +57,20 @@ pub struct Judgement {
 pub struct Routing<'r> {
     pub method: Option<&'r str>,
     pub name: Option<&'r str>,
+    /// The request's `:authority` and path (without its query): where the
+    /// call goes, which an approval binds.
+    pub authority: &'r str,
+    pub path: &'r str,
+}
+
+/// What an approval of a single `tools/call` binds besides the caller and
+/// the policy (`outside::approval::binding`).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound<'b> {
+    /// The arguments as the body spells them (`mcp::raw_arguments`).
+    pub arguments: &'b str,
+    pub authority: &'b str,
+    pub path: &'b str,
 }
 
 /// The order of checks for one request body, the same in the filter and in
@@ -79,7 +93,12 @@ pub fn judge_request<'b>(
         .approval
         .as_ref()
         .and_then(|_| crate::mcp::raw_arguments(bytes));
-    let judgement = judge_approved(config, &body, ctx, store, approved, arguments.as_deref());
+    let bound = arguments.as_deref().map(|arguments| Bound {
+        arguments,
+        authority: routing.authority,
+        path: routing.path,
+    });
+    let judgement = judge_approved(config, &body, ctx, store, approved, bound);
     Ok((body, judgement))
 }
 
@@ -95,16 +114,16 @@ pub fn judge(
 
 /// Judges a parsed body once the approval service has answered: `approved`
 /// is the call it approved (or let through because it could not be asked,
-/// under `on_unavailable: "allow"`). `arguments`: the arguments of a single
-/// `tools/call` as the body spells them (`mcp::raw_arguments`), which an
-/// approval binds; without them no call is asked about.
+/// under `on_unavailable: "allow"`). `bound`: what an approval of a single
+/// `tools/call` binds (its arguments as written, where it goes); without it
+/// no call is asked about.
 pub fn judge_approved(
     config: &Config,
     body: &Body<'_>,
     ctx: Context<'_>,
     store: &mut dyn CounterStore,
     approved: Option<Approved<'_>>,
-    arguments: Option<&str>,
+    bound: Option<Bound<'_>>,
 ) -> Judgement {
     let mut held = Vec::new();
     let mut asks = Vec::new();
@@ -112,7 +131,7 @@ pub fn judge_approved(
         .messages()
         .iter()
         .map(|m| {
-            let (d, reservations, ask) = judge_message(config, m, ctx, store, approved, arguments);
+            let (d, reservations, ask) = judge_message(config, m, ctx, store, approved, bound);
             held.extend(reservations);
             asks.extend(ask);
             d
@@ -199,7 +218,7 @@ fn judge_message(
     ctx: Context<'_>,
     store: &mut dyn CounterStore,
     approved: Option<Approved<'_>>,
-    arguments: Option<&str>,
+    bound: Option<Bound<'_>>,
 ) -> (Decision, Vec<Reservation>, Option<Question>) {
     crate::probe!("judge: message");
     let mut d = base(ctx);
@@ -261,35 +280,34 @@ fn judge_message(
     let mut outcome = evaluate(policy, call, scopes, store, ctx.now_ms);
     let mut ask = None;
     if outcome.verdict == Verdict::ApprovalPending {
-        let approved = config
-            .approval
-            .as_ref()
-            .zip(arguments)
-            .and_then(|(_, arguments)| {
-                let question = approval::question(
-                    call.tool,
-                    arguments,
-                    Asker {
-                        identity: ctx.caller.identity.as_deref(),
-                        grant: ctx.caller.grant.as_deref(),
-                        session: ctx.session,
-                        request_id: ctx.request_id,
-                        policy_sha256: &policy.sha256,
-                        rule: &outcome.rule,
-                        reason: &outcome.reason,
-                    },
-                );
-                match approved {
-                    Some(a) if a.digest == question.digest => Some(a.why),
-                    _ => {
-                        ask = Some(Question {
-                            elicits_url,
-                            ..question
-                        });
-                        None
-                    }
+        let approved = config.approval.as_ref().zip(bound).and_then(|(_, bound)| {
+            let question = approval::question(
+                call.tool,
+                bound.arguments,
+                Asker {
+                    authority: bound.authority,
+                    path: bound.path,
+                    namespace: ctx.namespace,
+                    identity: ctx.caller.identity.as_deref(),
+                    grant: ctx.caller.grant.as_deref(),
+                    session: ctx.session,
+                    request_id: ctx.request_id,
+                    policy_sha256: &policy.sha256,
+                    rule: &outcome.rule,
+                    reason: &outcome.reason,
+                },
+            );
+            match approved {
+                Some(a) if a.digest == question.digest => Some(a.why),
+                _ => {
+                    ask = Some(Question {
+                        elicits_url,
+                        ..question
+                    });
+                    None
                 }
-            });
+            }
+        });
         if let Some(why) = approved {
             // This exact call may run: it holds its reservations.
             outcome.verdict = Verdict::Allow;

@@ -125,6 +125,10 @@ fn the_check_carries_the_call_and_a_digest_bound_to_it() {
     assert_eq!(b["reason"], "Payments need a person");
     assert_eq!(b["rule"], "/tools/pay/action");
     assert!(b["identity"].as_str().unwrap().ends_with("agent-a"));
+    // Where the call goes is bound too.
+    assert_eq!(b["path"], "/mcp");
+    assert_eq!(b["authority"], "mcp");
+    assert!(b["namespace"].is_string());
     let digest = q["digest"].as_str().unwrap().to_owned();
     // The digest is the binding's text's, as the body carries it.
     let text = String::from_utf8(call.body.clone()).unwrap();
@@ -308,6 +312,17 @@ fn an_unavailable_service_follows_on_unavailable() {
         "on_unavailable allow forwards: {:?}",
         o.reply
     );
+    // A refusal (a 4xx) is not the service being away: the caller can
+    // provoke one (a body too large for it), so it denies even here.
+    let o = exchange(
+        &mut allow,
+        "agent-a",
+        NEW,
+        &pay(2, 1),
+        Some(("413", "too large")),
+    );
+    assert!(o.upstream.is_none(), "a 4xx never lets the call through");
+    assert_eq!(o.reply.unwrap().1["result"]["_meta"]["code"], -32060);
 }
 
 #[test]

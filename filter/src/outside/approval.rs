@@ -54,6 +54,12 @@ pub struct Question {
 /// Facts about the call that go into the question besides the call itself.
 #[derive(Debug, Clone, Copy)]
 pub struct Asker<'a> {
+    /// Where the call goes: the request's `:authority` and path (without
+    /// its query), and the counter namespace (the listener and plugin
+    /// configuration). An approval for one endpoint is not one for another.
+    pub authority: &'a str,
+    pub path: &'a str,
+    pub namespace: &'a str,
     pub identity: Option<&'a str>,
     pub grant: Option<&'a str>,
     pub session: Option<&'a str>,
@@ -69,7 +75,8 @@ pub struct Asker<'a> {
 /// float and an int to Python, two keys in another order reach a tool in
 /// another order, and integers past 2^64 keep every digit), the tool, the
 /// caller's identity (with its source; `null` when anonymous) and grant,
-/// the policy's digest, and the rule and reason that asked for approval.
+/// the policy's digest, the rule and reason that asked for approval, and
+/// where the call goes (authority, path, namespace).
 /// Nothing in it changes between two sends of one call, and anything that
 /// makes another call changes it. The approval service hashes exactly this
 /// text and shows the approver exactly what it says, so a check cannot
@@ -79,8 +86,11 @@ pub fn binding(tool: &str, arguments: &str, asker: Asker<'_>) -> String {
     text.push_str("{\"arguments\":");
     text.push_str(arguments);
     for (key, value) in [
+        ("authority", Some(asker.authority)),
         ("grant", asker.grant),
         ("identity", asker.identity),
+        ("namespace", Some(asker.namespace)),
+        ("path", Some(asker.path)),
         ("policy_sha256", Some(asker.policy_sha256)),
         ("reason", Some(asker.reason)),
         ("rule", Some(asker.rule)),
@@ -133,6 +143,12 @@ pub enum Answer {
     Approved {
         approver: String,
     },
+    /// The service refused the question itself (a 4xx): the call is
+    /// denied, whatever `on_unavailable` says, since a caller can provoke a
+    /// refusal (a body too large for the service) at will.
+    Refused {
+        why: String,
+    },
     Denied {
         approver: String,
         reason: String,
@@ -154,6 +170,11 @@ pub fn read_answer(status: Option<u32>, body: &[u8]) -> Answer {
     let Some(status) = status else {
         return unavailable("no response".into());
     };
+    if (400..500).contains(&status) {
+        return Answer::Refused {
+            why: format!("status {status}"),
+        };
+    }
     if status != 200 {
         return unavailable(format!("status {status}"));
     }
@@ -188,6 +209,9 @@ mod tests {
     use crate::json::parse;
 
     const ASKER: Asker<'static> = Asker {
+        authority: "mcp.example",
+        path: "/mcp",
+        namespace: "mcp_policy@10000",
         identity: Some("h:x-agent-id\u{1f}agent-a"),
         grant: Some("billing"),
         session: None,
@@ -233,6 +257,31 @@ mod tests {
                 r#"{"amount":100,"to":"acct-1"}"#,
                 Asker {
                     policy_sha256: "abd",
+                    ..ASKER
+                },
+            ),
+            // Another endpoint or listener.
+            digest(
+                "pay",
+                r#"{"amount":100,"to":"acct-1"}"#,
+                Asker {
+                    path: "/prod/mcp",
+                    ..ASKER
+                },
+            ),
+            digest(
+                "pay",
+                r#"{"amount":100,"to":"acct-1"}"#,
+                Asker {
+                    authority: "prod.example",
+                    ..ASKER
+                },
+            ),
+            digest(
+                "pay",
+                r#"{"amount":100,"to":"acct-1"}"#,
+                Asker {
+                    namespace: "mcp_policy@10001",
                     ..ASKER
                 },
             ),
@@ -299,6 +348,10 @@ mod tests {
                 elicitation_id: "x".into()
             }
         );
+        assert!(matches!(
+            read_answer(Some(413), b"payload too large"),
+            Answer::Refused { .. }
+        ));
         for (status, body) in [
             (None, &b""[..]),
             (Some(503), br#"{"status":"approved"}"#),

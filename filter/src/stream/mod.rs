@@ -188,6 +188,10 @@ struct RequestInfo {
     /// 2026-07-28 routing headers, checked against the body.
     mcp_method: Option<String>,
     mcp_name: Option<String>,
+    /// Where the call goes (`:authority`, the path without its query), kept
+    /// only when an approval service may bind it.
+    authority: String,
+    path: String,
     accept_encoding: bool,
     post: bool,
 }
@@ -218,7 +222,7 @@ impl Stream {
         end_of_stream: bool,
     ) -> Action {
         let headers = host.request_headers();
-        let [path, method, session, protocol, request_id, mcp_method, mcp_name, accept, accept_encoding, authorization, content_encoding, content_type] =
+        let [path, method, session, protocol, request_id, mcp_method, mcp_name, accept, accept_encoding, authorization, content_encoding, content_type, authority] =
             headers.slots([
                 ":path",
                 ":method",
@@ -232,12 +236,13 @@ impl Stream {
                 "authorization",
                 "content-encoding",
                 "content-type",
+                ":authority",
             ]);
         crate::probe!("headers read");
         // A pseudo-header is single in HTTP: the first one is the path. Bytes
         // that are not UTF-8 cannot take it off an MCP path.
-        let path = headers.first_bytes(path).unwrap_or_default();
-        self.mcp_path = config.is_mcp_path(&String::from_utf8_lossy(path));
+        let path = String::from_utf8_lossy(headers.first_bytes(path).unwrap_or_default());
+        self.mcp_path = config.is_mcp_path(&path);
         let caller = config.caller(&Facts {
             headers: &headers,
             host: &*host,
@@ -245,7 +250,8 @@ impl Stream {
         crate::probe!("caller named");
         let namespace = match &config.counter_namespace {
             Some(ns) => ns.clone(),
-            None if config.has_counters() => host.default_namespace(),
+            // An approval binds the listener too.
+            None if config.has_counters() || config.approval.is_some() => host.default_namespace(),
             None => String::new(),
         };
         crate::probe!("namespace");
@@ -261,6 +267,14 @@ impl Stream {
             protocol_version,
             mcp_method: owned(mcp_method),
             mcp_name: owned(mcp_name),
+            authority: match config.approval {
+                Some(_) => owned(authority).unwrap_or_default(),
+                None => String::new(),
+            },
+            path: match config.approval {
+                Some(_) => path.split(['?', '#']).next().unwrap_or_default().to_owned(),
+                None => String::new(),
+            },
             accept_encoding: accept_encoding.present(),
             post: headers
                 .first_bytes(method)
@@ -434,6 +448,8 @@ impl Stream {
         let routing = Routing {
             method: self.request.mcp_method.as_deref(),
             name: self.request.mcp_name.as_deref(),
+            authority: &self.request.authority,
+            path: &self.request.path,
         };
         let (parsed, judgement) =
             match judge_request(config, body, routing, ctx, host.counters(), approved) {
@@ -538,6 +554,22 @@ impl Stream {
                     elicitation_id,
                     elicits_url: held.elicits_url,
                 });
+                self.finish(config, host, d, Vec::new(), &held.body)
+            }
+            Answer::Refused { why } => {
+                // Not `on_unavailable`: the caller can make the service refuse.
+                host.log(
+                    Level::Warn,
+                    &format!("mcp_policy: the approval service refused the question: {why}"),
+                );
+                host.metric(Metric::ApprovalError);
+                let mut d = held.pending;
+                d.decision = Verdict::Deny;
+                d.code = codes::DENIED;
+                d.reason = format!(
+                    "{}; the approval service refused to consider the call ({why}), so it is denied",
+                    d.reason
+                );
                 self.finish(config, host, d, Vec::new(), &held.body)
             }
             Answer::Unavailable { why } => self.approval_unavailable(config, host, *held, &why),
