@@ -10,7 +10,7 @@
 //! The question, `Content-Type: application/json`:
 //!
 //! ```json
-//! {"binding":{"arguments":{..},"grant":..,"identity":..,"policy_sha256":..,"reason":..,"rule":..,"tool":..},
+//! {"binding":{"arguments":{..},"authority":"..","grant":..,"identity":..,"namespace":"..","path":"..","policy_sha256":..,"reason":..,"rule":..,"tool":..},
 //!  "digest":"<64 hex, optional>","session":"..." or null,"request_id":"..." or null}
 //! ```
 //!
@@ -20,6 +20,10 @@
 //! person approves is the call the digest names. `session` and
 //! `request_id` are context for the person only, not bound. Any other
 //! top-level field (the old `tool`, `arguments`, ... among them) is refused.
+//!
+//! The body may be large (see [`CHECK_BODY_LIMIT`]): a call's arguments
+//! are in it, and a check refused for its size would read to the filter as
+//! an unavailable service rather than as a call nobody approved.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -33,6 +37,12 @@ use serde_json::value::RawValue;
 use crate::binding::Binding;
 use crate::store::{Call, Check};
 use crate::App;
+
+/// The largest check body accepted: the filter reads request bodies of at
+/// most 64 MiB, and the binding is no larger than the body plus a few
+/// hundred bytes of its other members. Only this route has it; the
+/// approvers' forms keep small limits (`web::FORM_BODY_LIMIT`).
+pub const CHECK_BODY_LIMIT: usize = 80 * 1024 * 1024;
 
 /// The question's JSON, as the filter writes it.
 #[derive(Deserialize)]

@@ -7,7 +7,11 @@
 //! the text and parses it again on every read) or markup (`html`).
 //!
 //! The filter writes the binding compactly, keys in this order:
-//! `{"arguments":{..},"grant":..,"identity":..,"policy_sha256":..,"reason":..,"rule":..,"tool":..}`.
+//! `{"arguments":{..},"authority":"..","grant":..,"identity":..,"namespace":"..","path":"..","policy_sha256":..,"reason":..,"rule":..,"tool":..}`.
+//! `authority` and `path` name where the call was sent (the request's
+//! `:authority` and its path without the query) and `namespace` which of
+//! the filter's listeners or configurations saw it: an approval for a call
+//! to one endpoint is not one for the same call to another.
 //! The service does not depend on that order or spelling: whatever text
 //! arrives is what is hashed *and* what is shown, so a caller of the check
 //! cannot have a person approve one call while the digest names another.
@@ -29,6 +33,13 @@ pub struct Binding {
     /// `<source tag>` U+001F `<value>`, or `None` for an anonymous caller.
     pub identity: Option<String>,
     pub grant: Option<String>,
+    /// The request's `:authority` (`Host`) as the filter saw it; may be empty.
+    pub authority: String,
+    /// The request path without its query string.
+    pub path: String,
+    /// The filter's counter namespace: its listener or plugin
+    /// configuration; may be empty.
+    pub namespace: String,
     pub policy_sha256: String,
     pub rule: String,
     pub reason: String,
@@ -42,9 +53,15 @@ struct Members<'a> {
     #[serde(borrow)]
     arguments: &'a RawValue,
     #[serde(borrow)]
+    authority: &'a RawValue,
+    #[serde(borrow)]
     grant: &'a RawValue,
     #[serde(borrow)]
     identity: &'a RawValue,
+    #[serde(borrow)]
+    namespace: &'a RawValue,
+    #[serde(borrow)]
+    path: &'a RawValue,
     #[serde(borrow)]
     policy_sha256: &'a RawValue,
     #[serde(borrow)]
@@ -87,6 +104,9 @@ impl Binding {
             arguments: arguments.to_owned(),
             identity: nullable("identity", m.identity)?,
             grant: nullable("grant", m.grant)?,
+            authority: string("authority", m.authority)?,
+            path: string("path", m.path)?,
+            namespace: string("namespace", m.namespace)?,
             policy_sha256: string("policy_sha256", m.policy_sha256)?,
             rule: string("rule", m.rule)?,
             reason: string("reason", m.reason)?,
@@ -113,7 +133,7 @@ fn plain(e: &serde_json::Error) -> String {
 mod tests {
     use super::*;
 
-    const GOOD: &str = r#"{"arguments":{"b":1,"a":18446744073709551617},"grant":"billing","identity":"h:x-agent-id\u001fagent-a","policy_sha256":"ab","reason":"Payments need a person","rule":"/tools/pay/action","tool":"pay"}"#;
+    const GOOD: &str = r#"{"arguments":{"b":1,"a":18446744073709551617},"authority":"mcp.example:8443","grant":"billing","identity":"h:x-agent-id\u001fagent-a","namespace":"mcp_a","path":"/mcp","policy_sha256":"ab","reason":"Payments need a person","rule":"/tools/pay/action","tool":"pay"}"#;
 
     #[test]
     fn a_binding_reads_and_keeps_its_text() {
@@ -123,6 +143,9 @@ mod tests {
         assert_eq!(b.arguments, r#"{"b":1,"a":18446744073709551617}"#);
         assert_eq!(b.identity.as_deref(), Some("h:x-agent-id\u{1f}agent-a"));
         assert_eq!(b.grant.as_deref(), Some("billing"));
+        assert_eq!(b.authority, "mcp.example:8443");
+        assert_eq!(b.path, "/mcp");
+        assert_eq!(b.namespace, "mcp_a");
         assert_eq!(b.policy_sha256, "ab");
         assert_eq!(b.rule, "/tools/pay/action");
         assert_eq!(b.reason, "Payments need a person");
@@ -132,6 +155,12 @@ mod tests {
             .replace(r#""h:x-agent-id\u001fagent-a""#, "null");
         let b = Binding::parse(&nulls).unwrap();
         assert_eq!((b.grant, b.identity), (None, None));
+        // Where the call goes may be empty, but is always said.
+        let empty = GOOD
+            .replace(r#""mcp.example:8443""#, r#""""#)
+            .replace(r#""mcp_a""#, r#""""#);
+        let b = Binding::parse(&empty).unwrap();
+        assert_eq!((b.authority.as_str(), b.namespace.as_str()), ("", ""));
     }
 
     #[test]
@@ -173,6 +202,30 @@ mod tests {
             (
                 GOOD.replace(r#"{"b":1,"a":18446744073709551617}"#, "null"),
                 "arguments must be a JSON object",
+            ),
+            (
+                GOOD.replace(r#""authority":"mcp.example:8443","#, ""),
+                "missing field `authority`",
+            ),
+            (
+                GOOD.replace(r#""namespace":"mcp_a","#, ""),
+                "missing field `namespace`",
+            ),
+            (
+                GOOD.replace(r#""path":"/mcp","#, ""),
+                "missing field `path`",
+            ),
+            (
+                GOOD.replace(r#""authority":"mcp.example:8443""#, r#""authority":null"#),
+                "authority must be a string",
+            ),
+            (
+                GOOD.replace(r#""namespace":"mcp_a""#, r#""namespace":null"#),
+                "namespace must be a string",
+            ),
+            (
+                GOOD.replace(r#""path":"/mcp""#, r#""path":["/mcp"]"#),
+                "path must be a string",
             ),
             ("[1]".to_owned(), "must be a JSON object"),
             ("{".to_owned(), "binding:"),

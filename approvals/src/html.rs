@@ -10,6 +10,7 @@
 //! what came from a call through `reveal` as well (every character that
 //! could hide or imitate text shown as a marked `\u{…}`).
 
+use crate::binding::Binding;
 use crate::reveal::{self, literal, literal_lines, Chars};
 use crate::store::{Call, Request, Status};
 
@@ -171,13 +172,14 @@ pub fn list(frame: &Frame<'_>, pending: &[Request], recent: &[Request], now_ms: 
         main.push_str(r#"<p class="empty">Nothing is waiting for approval.</p>"#);
     } else {
         main.push_str(
-            r#"<div class="table-wrap"><table><thead><tr><th scope="col">Tool</th><th scope="col">Caller</th><th scope="col">Policy reason</th><th scope="col">Requested</th><th scope="col">Expires</th><th scope="col"><span class="sr-only">Open</span></th></tr></thead><tbody>"#,
+            r#"<div class="table-wrap"><table><thead><tr><th scope="col">Tool</th><th scope="col">Endpoint</th><th scope="col">Caller</th><th scope="col">Policy reason</th><th scope="col">Requested</th><th scope="col">Expires</th><th scope="col"><span class="sr-only">Open</span></th></tr></thead><tbody>"#,
         );
         for r in pending {
             let href = format!("{base}/approvals/{}", esc(&r.id));
             main.push_str(&format!(
-                r#"<tr><td data-label="Tool"><a href="{href}"><code class="name">{tool}</code></a></td><td data-label="Caller">{caller}</td><td data-label="Reason">{reason}</td><td data-label="Requested">{created}</td><td data-label="Expires">{expires}</td><td class="row-action"><a class="btn btn-small btn-outline" href="{href}">Review</a></td></tr>"#,
+                r#"<tr><td data-label="Tool"><a href="{href}"><code class="name">{tool}</code></a></td><td data-label="Endpoint">{endpoint}</td><td data-label="Caller">{caller}</td><td data-label="Reason">{reason}</td><td data-label="Requested">{created}</td><td data-label="Expires">{expires}</td><td class="row-action"><a class="btn btn-small btn-outline" href="{href}">Review</a></td></tr>"#,
                 tool = name(&r.call.binding.tool),
+                endpoint = endpoint(&r.call.binding),
                 caller = caller_cell(r),
                 reason = show(&r.call.binding.reason),
                 created = when(r.created_ms, now_ms),
@@ -262,6 +264,8 @@ pub fn detail(frame: &Frame<'_>, r: &Request, now_ms: i64) -> String {
 <h2>Request</h2>
 {call_warning}<dl class="facts">
 <dt>Tool</dt><dd><code class="tool">{tool}</code></dd>
+<dt>Endpoint</dt><dd>{endpoint}</dd>
+<dt>Listener</dt><dd>{listener}</dd>
 <dt>Caller</dt><dd>{caller}</dd>
 <dt>Grant</dt><dd>{grant}</dd>
 <dt>Rule</dt><dd><code>{rule}</code></dd>
@@ -282,6 +286,8 @@ pub fn detail(frame: &Frame<'_>, r: &Request, now_ms: i64) -> String {
             &call_findings(call),
         ),
         tool = name(&b.tool),
+        endpoint = endpoint(b),
+        listener = listener(b),
         caller = identity_html(b.identity.as_deref()),
         grant = optional(&b.grant),
         rule = show(&b.rule),
@@ -297,7 +303,7 @@ pub fn detail(frame: &Frame<'_>, r: &Request, now_ms: i64) -> String {
     match (&frame.user, r.status) {
         (Some(user), Status::Pending) => {
             main.push_str(&format!(
-                r#"<p>Approving lets this exact call (this tool, these arguments, this caller, this policy) through <strong>once</strong>, on the agent's retry.</p>
+                r#"<p>Approving lets this exact call (this tool, these arguments, this endpoint, this caller, this policy) through <strong>once</strong>, on the agent's retry.</p>
 <div class="actions">
 <form method="post" action="{base}/approvals/{id}/approve" class="approve-form">
 <input type="hidden" name="csrf" value="{csrf}">
@@ -324,7 +330,7 @@ pub fn detail(frame: &Frame<'_>, r: &Request, now_ms: i64) -> String {
         r#"<section class="card card-quiet">
 <h2>Binding</h2>
 <dl class="facts facts-small">
-<dt>Call digest</dt><dd><code class="wrap">{digest}</code><br><span class="muted small">SHA-256 of the call binding: the tool, arguments, caller, grant, policy, rule and reason shown above</span></dd>
+<dt>Call digest</dt><dd><code class="wrap">{digest}</code><br><span class="muted small">SHA-256 of the call binding: the tool, arguments, endpoint, listener, caller, grant, policy, rule and reason shown above</span></dd>
 <dt>Policy SHA-256</dt><dd><code class="wrap">{policy}</code></dd>
 <dt>MCP session</dt><dd>{session} <span class="muted small">(as first reported; not bound)</span></dd>
 <dt>Request ID</dt><dd>{request_id} <span class="muted small">(as first reported; not bound)</span></dd>
@@ -363,8 +369,11 @@ fn warning(title: &str, findings: &[String]) -> String {
 fn call_findings(call: &Call) -> Vec<String> {
     let b = &call.binding;
     let identity = b.identity.as_deref().unwrap_or_default();
-    let fields: [(&str, &str, Chars); 7] = [
+    let fields: [(&str, &str, Chars); 10] = [
         ("The tool name", &b.tool, Chars::Ascii),
+        ("The endpoint authority", &b.authority, Chars::Ascii),
+        ("The endpoint path", &b.path, Chars::Ascii),
+        ("The listener", &b.namespace, Chars::Ascii),
         ("The caller", identity, Chars::Ascii),
         (
             "The grant",
@@ -468,6 +477,31 @@ fn badge(status: Status) -> String {
         r#"<span class="badge badge-{}">{label}</span>"#,
         status.as_str()
     )
+}
+
+/// Where the call was sent: the authority and the path, printable ASCII
+/// only (a look-alike host is another host).
+fn endpoint(b: &Binding) -> String {
+    if b.authority.is_empty() && b.path.is_empty() {
+        return r#"<span class="muted">not reported</span>"#.into();
+    }
+    let authority = if b.authority.is_empty() {
+        r#"<span class="muted">(no authority)</span>"#.to_owned()
+    } else {
+        name(&b.authority)
+    };
+    format!(
+        r#"<code class="endpoint">{authority}{}</code>"#,
+        name(&b.path)
+    )
+}
+
+/// Which of the filter's listeners (its counter namespace) saw the call.
+fn listener(b: &Binding) -> String {
+    if b.namespace.is_empty() {
+        return r#"<span class="muted">default (no namespace)</span>"#.into();
+    }
+    format!(r#"<code class="listener">{}</code>"#, name(&b.namespace))
 }
 
 fn caller_cell(r: &Request) -> String {

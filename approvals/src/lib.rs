@@ -20,6 +20,7 @@ mod web;
 
 pub use config::{Approver, Options, PublicUrl, DEFAULT_APPROVED_TTL, DEFAULT_PENDING_TTL};
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -85,17 +86,23 @@ impl App {
     }
 
     pub fn router(&self) -> Router {
+        // Body limits per route: a check carries a call's arguments (up to
+        // the filter's 64 MiB); a person's form is a few fields.
+        let form = DefaultBodyLimit::max(web::FORM_BODY_LIMIT);
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
-            .route("/v1/check", post(api::check))
+            .route(
+                "/v1/check",
+                post(api::check).layer(DefaultBodyLimit::max(api::CHECK_BODY_LIMIT)),
+            )
             .route("/", get(web::index))
             .route("/approvals", get(web::index))
             .route("/approvals/", get(web::index))
             .route("/approvals/{id}", get(web::request_page))
-            .route("/approvals/{id}/approve", post(web::approve))
-            .route("/approvals/{id}/deny", post(web::deny))
-            .route("/login", get(web::login_page).post(web::login))
-            .route("/logout", post(web::logout))
+            .route("/approvals/{id}/approve", post(web::approve).layer(form))
+            .route("/approvals/{id}/deny", post(web::deny).layer(form))
+            .route("/login", get(web::login_page).post(web::login).layer(form))
+            .route("/logout", post(web::logout).layer(form))
             .route("/static/app.css", get(web::stylesheet))
             .fallback(web::not_found)
             .layer(axum::middleware::map_response(security_headers))

@@ -11,12 +11,13 @@
 //!
 //! The rule is an allowlist, not a list of known tricks: in keys, tool
 //! names and identities only printable ASCII shows as itself; in other
-//! values printable ASCII and the letters, digits and punctuation of a few
-//! scripts (Latin, Greek, Cyrillic, Hebrew and Arabic letters, kana, CJK
-//! ideographs, Hangul syllables). Everything else (controls, format and
-//! bidi characters, tag characters, variation selectors, combining marks,
-//! fillers, private use, unassigned code points, other scripts, emoji) is
-//! escaped.
+//! values printable ASCII and the letters of a few scripts (Latin, Greek,
+//! Cyrillic, Hebrew and Arabic letters, kana, CJK ideographs, Hangul
+//! syllables). Everything else (punctuation and symbols outside ASCII,
+//! controls, format and bidi characters, tag characters, variation
+//! selectors, combining marks, fillers, private use, unassigned code
+//! points, other scripts, emoji) is escaped. In the arguments, a run of
+//! [`SPACE_RUN`] or more spaces is shown as one marker (`⟨400 spaces⟩`).
 
 use std::collections::HashMap;
 
@@ -29,7 +30,7 @@ pub enum Chars {
     /// identities, digests. A key that only looks like another is a
     /// different argument.
     Ascii,
-    /// Printable ASCII and the allowlisted letters, digits and punctuation
+    /// Printable ASCII and the allowlisted letters
     /// ([`allowed_letter`]): string values, grant, rule, reason, session,
     /// request id.
     Text,
@@ -41,31 +42,74 @@ pub fn as_is(c: char, chars: Chars) -> bool {
 }
 
 /// The non-ASCII characters a value may show as themselves: assigned
-/// letters, digits, punctuation and symbols of a few blocks, without their
-/// combining marks, format characters or bidi controls. The soft hyphen
-/// (U+00AD), no-break space (U+00A0) and the Arabic letter mark (U+061C)
-/// are not among them.
+/// letters and digits of a few blocks, and nothing else of them: no
+/// punctuation or symbols outside ASCII (U+05F4 GERSHAYIM looks like `"`,
+/// U+05C3 SOF PASUQ like `:`, U+037E like `;`, U+30A0 like `=`: a value
+/// could paint JSON it does not contain), no combining marks, points,
+/// format characters or bidi controls. The soft hyphen (U+00AD), no-break
+/// space (U+00A0), the Arabic letter mark (U+061C) and CJK punctuation
+/// (U+3000–U+303F) are not among them.
 pub fn allowed_letter(c: char) -> bool {
     matches!(u32::from(c),
-        // Latin-1 supplement and Latin extended A and B, without the soft hyphen.
-        0x00A1..=0x00AC | 0x00AE..=0x024F
-        // Greek and Coptic, assigned code points (no combining marks here).
-        | 0x0370..=0x0377 | 0x037A..=0x037F | 0x0384..=0x038A | 0x038C
-        | 0x038E..=0x03A1 | 0x03A3..=0x03FF
-        // Cyrillic without its combining titlo and enclosing signs.
-        | 0x0400..=0x0482 | 0x048A..=0x04FF
-        // Hebrew letters and punctuation, no points or cantillation.
-        | 0x05BE | 0x05C0 | 0x05C3 | 0x05C6 | 0x05D0..=0x05EA | 0x05EF..=0x05F4
-        // Arabic letters, digits and punctuation: no format characters
-        // (U+0600–0605, U+06DD), no letter mark (U+061C), no harakat.
-        | 0x0606..=0x060F | 0x061B | 0x061D..=0x064A | 0x0660..=0x066F
-        | 0x0671..=0x06D5 | 0x06DE | 0x06E5..=0x06E6 | 0x06E9 | 0x06EE..=0x06FF
-        // Hiragana and katakana without the combining sound marks.
-        | 0x3041..=0x3096 | 0x309B..=0x30FF
+        // Latin-1 supplement: its letters only (ª µ º and U+00C0–U+00FF
+        // without × and ÷); its punctuation and symbols (¡ « ° ´ · ¿ ...)
+        // are escaped.
+        0x00AA | 0x00B5 | 0x00BA | 0x00C0..=0x00D6 | 0x00D8..=0x00F6 | 0x00F8..=0x00FF
+        // Latin extended A and B, without the click letters ǀ ǁ ǂ ǃ that
+        // look like `|`, `‖`, `≠` and `!`.
+        | 0x0100..=0x01BF | 0x01C4..=0x024F
+        // Greek and Coptic letters: not the numeral signs (U+0374–0375),
+        // the question mark (U+037E, a `;`), tonos (U+0384–0385), ano
+        // teleia (U+0387, a `·`) or U+03F6.
+        | 0x0370..=0x0373 | 0x0376..=0x0377 | 0x037B..=0x037D | 0x037F | 0x0386
+        | 0x0388..=0x038A | 0x038C | 0x038E..=0x03A1 | 0x03A3..=0x03F5 | 0x03F7..=0x03FF
+        // Cyrillic letters, without the thousands sign (U+0482) and the
+        // combining titlo and enclosing signs.
+        | 0x0400..=0x0481 | 0x048A..=0x04FF
+        // Hebrew letters and ligatures only: no points, cantillation or
+        // punctuation (maqaf U+05BE, paseq U+05C0, sof pasuq U+05C3,
+        // nun hafukha U+05C6, geresh U+05F3, gershayim U+05F4).
+        | 0x05D0..=0x05EA | 0x05F0..=0x05F2
+        // Arabic letters only: no format characters (U+0600–0605, U+06DD),
+        // letter mark (U+061C), harakat or superscript alef (U+0670),
+        // punctuation (comma U+060C, semicolon U+061B, question mark
+        // U+061F, U+066A–066D, full stop U+06D4) or digits (U+0660–0669,
+        // U+06F0–06F9: ٠ and ۰ look like a dot).
+        | 0x0620..=0x064A | 0x066E..=0x066F | 0x0671..=0x06D3 | 0x06D5
+        // Hiragana and katakana letters and length and iteration marks:
+        // not the combining or spacing sound marks (U+3099–309C), the
+        // double hyphen (U+30A0, a `=`) or the middle dot (U+30FB).
+        | 0x3041..=0x3096 | 0x309D..=0x309F | 0x30A1..=0x30FA | 0x30FC..=0x30FF
         // CJK unified ideographs.
         | 0x4E00..=0x9FFF
         // Hangul syllables (not the fillers U+115F, U+1160, U+3164, U+FFA0).
         | 0xAC00..=0xD7A3)
+}
+
+/// A run of this many spaces or more in a string value is shown as one
+/// marker (`⟨400 spaces⟩`): spaces in the arguments' `pre-wrap` block can
+/// push what follows them to a line of its own, where it reads as another
+/// member.
+pub const SPACE_RUN: usize = 4;
+
+/// The marker that stands for a run of `n` spaces.
+fn space_run(n: usize) -> String {
+    format!(r#"<span class="u ws">⟨{n} spaces⟩</span>"#)
+}
+
+/// A finding about runs of spaces (their lengths, in order) in `what`.
+fn runs_finding(what: &str, runs: &[usize]) -> String {
+    match runs {
+        [n] => format!(
+            "{what} contains a run of {n} spaces, shown as {}: text after it can look like a line of its own.",
+            space_run(*n)
+        ),
+        _ => format!(
+            "{what} contains {} runs of {SPACE_RUN} or more spaces (the longest {}), each shown as <span class=\"u ws\">⟨… spaces⟩</span>: text after them can look like a line of its own.",
+            runs.len(),
+            runs.iter().max().copied().unwrap_or_default()
+        ),
+    }
 }
 
 /// `\u{435}`: how a character not shown as itself is written.
@@ -173,12 +217,28 @@ pub fn arguments(raw: &str) -> Arguments {
     }
 }
 
-/// A string token: its decoded text, its HTML and how many of its
-/// characters were marked.
+/// A string token: its decoded text, its HTML, how many of its
+/// characters were marked and the runs of spaces shown as a marker.
 struct Token {
     decoded: String,
     html: String,
     marked: usize,
+    /// The length of each run of [`SPACE_RUN`] or more spaces, in order.
+    runs: Vec<usize>,
+}
+
+impl Token {
+    /// Writes the run of `*spaces` spaces just read: as themselves when
+    /// short, as one marker when long.
+    fn spaces(&mut self, spaces: &mut usize) {
+        let n = std::mem::take(spaces);
+        if n >= SPACE_RUN {
+            self.html.push_str(&space_run(n));
+            self.runs.push(n);
+        } else {
+            self.html.extend(std::iter::repeat_n(' ', n));
+        }
+    }
 }
 
 /// What the tag characters (U+E0020–U+E007E, invisible ASCII) of `text`
@@ -233,6 +293,10 @@ impl Render<'_> {
             Some(b'"') => {
                 let token = self.string(Chars::Text);
                 self.out.push_str(&token.html);
+                if !token.runs.is_empty() {
+                    let what = format!("Value of {}", place(path));
+                    self.findings.push(runs_finding(&what, &token.runs));
+                }
                 if token.marked > 0 {
                     let n = token.marked;
                     let tags = tag_text(&token.decoded);
@@ -277,6 +341,7 @@ impl Render<'_> {
             return;
         }
         let mut keys: Vec<String> = Vec::new();
+        let mut runs: Vec<Vec<usize>> = Vec::new();
         loop {
             self.newline(depth + 1);
             self.skip_ws();
@@ -300,6 +365,7 @@ impl Render<'_> {
                 self.keys.push(shown);
             }
             keys.push(key.decoded);
+            runs.push(key.runs);
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
@@ -315,7 +381,7 @@ impl Render<'_> {
         }
         self.newline(depth);
         self.out.push('}');
-        self.key_findings(&keys, path);
+        self.key_findings(&keys, &runs, path);
     }
 
     fn array(&mut self, depth: usize, path: Path<'_>) {
@@ -358,12 +424,21 @@ impl Render<'_> {
             decoded: String::new(),
             html: String::from("&quot;"),
             marked: 0,
+            runs: Vec::new(),
         };
+        // Spaces read and not yet written.
+        let mut spaces = 0usize;
         self.pos += 1;
         let rest = self.text.get(self.pos..).unwrap_or_default();
         let mut it = rest.char_indices().peekable();
         let mut plain = [0u8; 4];
         while let Some((at, c)) = it.next() {
+            if c == ' ' {
+                t.decoded.push(c);
+                spaces += 1;
+                continue;
+            }
+            t.spaces(&mut spaces);
             match c {
                 '"' => {
                     self.pos += at + 1;
@@ -436,13 +511,14 @@ impl Render<'_> {
             }
         }
         // Unterminated (not JSON): the rest was shown.
+        t.spaces(&mut spaces);
         self.pos = self.src.len();
         t
     }
 
     /// Keys that are not plain ASCII, and keys that are the same or look
     /// the same as an earlier key of the object.
-    fn key_findings(&mut self, keys: &[String], path: Path<'_>) {
+    fn key_findings(&mut self, keys: &[String], runs: &[Vec<usize>], path: Path<'_>) {
         let of = match path {
             None => "the arguments".to_owned(),
             Some(p) => format!("<code>{p}</code>"),
@@ -460,6 +536,10 @@ impl Render<'_> {
                 self.key_findings.push(format!(
                     "Key {n} of {of} contains control characters: <code>{shown}</code>."
                 ));
+            }
+            if let Some(runs) = runs.get(i).filter(|r| !r.is_empty()) {
+                self.key_findings
+                    .push(runs_finding(&format!("Key {n} of {of}"), runs));
             }
             if let Some(&first) = exact.get(key.as_str()) {
                 self.key_findings.push(format!(
@@ -554,12 +634,12 @@ mod tests {
     #[test]
     fn values_show_letters_of_the_allowlist_and_nothing_that_hides() {
         for shown in [
-            "caf\u{e9} na\u{ef}ve \u{f1} \u{df} \u{a9} \u{b0}",
+            "caf\u{e9} na\u{ef}ve \u{f1} \u{df} \u{c0}\u{ff} \u{aa} \u{ba} \u{b5} \u{17e}\u{24f}",
             "\u{3b1}\u{3b2}\u{3b3} \u{39b}",
             "\u{43f}\u{440}\u{438}\u{432}\u{435}\u{442}",
-            "\u{5e9}\u{5dc}\u{5d5}\u{5dd}",
-            "\u{645}\u{631}\u{62d}\u{628}\u{627} \u{661}\u{662}",
-            "\u{3072}\u{3089}\u{304c}\u{306a} \u{30ab}\u{30bf}\u{30ab}\u{30ca}",
+            "\u{5e9}\u{5dc}\u{5d5}\u{5dd} \u{5f0}\u{5f2}",
+            "\u{645}\u{631}\u{62d}\u{628}\u{627} \u{620}\u{64a}\u{66e}\u{6d3}\u{6d5}",
+            "\u{3072}\u{3089}\u{304c}\u{306a} \u{30ab}\u{30bf}\u{30ab}\u{30ca} \u{30b3}\u{30fc}\u{30d2}\u{30fc}",
             "\u{4e2d}\u{6587}",
             "\u{d55c}\u{ad6d}\u{c5b4}",
         ] {
@@ -616,6 +696,56 @@ mod tests {
             '\u{85}',
             '\u{2062}',
             '\u{3000}', // ideographic space
+            // Punctuation and symbols outside ASCII: they can imitate the
+            // JSON around a value.
+            '\u{5f4}', // Hebrew gershayim, a `"`
+            '\u{5f3}', // geresh, a `'`
+            '\u{5c3}', // sof pasuq, a `:`
+            '\u{5be}', // maqaf
+            '\u{5c0}', // paseq, a `|`
+            '\u{5c6}',
+            '\u{5ef}',
+            '\u{5f5}',
+            '\u{60c}', // Arabic comma
+            '\u{61b}', // Arabic semicolon
+            '\u{61f}', // Arabic question mark
+            '\u{66a}', // Arabic percent sign
+            '\u{66b}',
+            '\u{66c}',
+            '\u{66d}', // Arabic five-pointed star
+            '\u{6d4}', // Arabic full stop
+            '\u{670}', // superscript alef (combining)
+            '\u{660}', // Arabic-Indic digit zero, a dot
+            '\u{661}',
+            '\u{6f0}',
+            '\u{6d6}',
+            '\u{a1}',  // ¡
+            '\u{a9}',  // ©
+            '\u{ab}',  // «
+            '\u{b0}',  // °
+            '\u{b2}',  // ²
+            '\u{b4}',  // ´
+            '\u{b7}',  // ·
+            '\u{bb}',  // »
+            '\u{bd}',  // ½
+            '\u{bf}',  // ¿
+            '\u{d7}',  // ×
+            '\u{f7}',  // ÷
+            '\u{1c3}', // Latin letter retroflex click, a `!`
+            '\u{1c0}', // dental click, a `|`
+            '\u{374}', // Greek numeral sign
+            '\u{37e}', // Greek question mark, a `;`
+            '\u{387}', // Greek ano teleia, a `·`
+            '\u{3f6}',
+            '\u{482}',  // Cyrillic thousands sign
+            '\u{3001}', // ideographic comma
+            '\u{3002}', // ideographic full stop
+            '\u{300c}', // corner bracket
+            '\u{3005}',
+            '\u{303f}',
+            '\u{309b}', // katakana-hiragana voiced sound mark
+            '\u{30a0}', // katakana-hiragana double hyphen, a `=`
+            '\u{30fb}', // katakana middle dot
         ] {
             assert!(!as_is(hides, Chars::Text), "U+{:04X}", u32::from(hides));
             let text = format!("a{hides}b");
@@ -699,6 +829,70 @@ mod tests {
         assert_eq!(view.keys.len(), 100);
         assert_eq!(view.findings.len(), MAX_FINDINGS + 1);
         assert!(view.findings[MAX_FINDINGS].contains("60 more"));
+    }
+
+    /// The red-team finding: a value that paints a member line of its own
+    /// with spaces and punctuation that looks like JSON's.
+    #[test]
+    fn a_value_cannot_paint_a_member_line() {
+        let value = format!(
+            "Routine cleanup.{}\u{5f4}repo\u{5f4}\u{5c3} \u{5f4}acme/sandbox\u{5f4}",
+            " ".repeat(400)
+        );
+        let raw = format!(
+            r#"{{"body":{},"repo":"acme/prod"}}"#,
+            serde_json::json!(value)
+        );
+        let view = arguments(&raw);
+        let mark = |hex: &str| format!(r#"<span class="u">\u{{{hex}}}</span>"#);
+        let painted = format!(
+            "&quot;Routine cleanup.<span class=\"u ws\">⟨400 spaces⟩</span>{g}repo{g}{p} {g}acme/sandbox{g}&quot;",
+            g = mark("5f4"),
+            p = mark("5c3"),
+        );
+        assert!(view.html.contains(&painted), "{}", view.html);
+        assert!(!view.html.contains("    "), "{}", view.html);
+        let all = view.findings.join("\n");
+        for text in [
+            "Value of <code>body</code> contains a run of 400 spaces, shown as <span class=\"u ws\">⟨400 spaces⟩</span>",
+            "Value of <code>body</code> contains 5 characters shown as",
+        ] {
+            assert!(all.contains(text), "{text}\n{all}");
+        }
+    }
+
+    #[test]
+    fn runs_of_spaces_are_counted_and_short_ones_kept() {
+        // Three spaces are text; four are a run, wherever they are.
+        let view =
+            arguments(r#"{"a":"x   y","b":"    x      ","c":["   ","\u0020\u0020\u0020\u0020"]}"#);
+        assert!(view.html.contains("&quot;x   y&quot;"), "{}", view.html);
+        assert!(
+            view.html.contains(
+                "&quot;<span class=\"u ws\">⟨4 spaces⟩</span>x<span class=\"u ws\">⟨6 spaces⟩</span>&quot;"
+            ),
+            "{}",
+            view.html
+        );
+        // Escaped spaces are written as escapes: nothing blank to hide behind.
+        assert!(view.html.contains("&quot;   &quot;"), "{}", view.html);
+        assert!(view
+            .html
+            .contains(r#"&quot;\u0020\u0020\u0020\u0020&quot;"#));
+        assert_eq!(
+            view.findings,
+            ["Value of <code>b</code> contains 2 runs of 4 or more spaces (the longest 6), each shown as <span class=\"u ws\">⟨… spaces⟩</span>: text after them can look like a line of its own."]
+        );
+        // In a key too.
+        let view = arguments(r#"{"a     b":1}"#);
+        assert!(view
+            .html
+            .contains("&quot;a<span class=\"u ws\">⟨5 spaces⟩</span>b&quot;: 1"));
+        assert!(view.findings[0].starts_with("Key 1 of the arguments contains a run of 5 spaces"));
+        // No run, no finding.
+        assert!(arguments(r#"{"a":"one two  three   four"}"#)
+            .findings
+            .is_empty());
     }
 
     #[test]

@@ -207,8 +207,10 @@ pub struct AuditEntry {
 
 /// `PRAGMA user_version` of a database this version made. Version 1 (no
 /// `user_version`) stored the call's fields separately as the filter
-/// reported them; 2 stores the binding they are shown from.
-const SCHEMA_VERSION: i64 = 2;
+/// reported them; 2 stores the binding they are shown from; 3 stores
+/// bindings that name the endpoint (`authority`, `path`, `namespace`),
+/// which a binding of version 2 cannot be read as.
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS requests (
@@ -656,7 +658,8 @@ fn check_schema(conn: &Connection) -> Result<()> {
         return Ok(());
     }
     let made_by = if version < SCHEMA_VERSION {
-        "an earlier version of the approval service (requests stored without their call binding)"
+        "an earlier version of the approval service (requests stored without their call binding, \
+         or with one that does not name the endpoint)"
     } else {
         "a newer version of the approval service"
     };
@@ -693,7 +696,7 @@ mod tests {
     /// A call per `tag`: another tag, another argument, another digest.
     fn call(tag: char) -> Call {
         let text = format!(
-            r#"{{"arguments":{{"amount":100,"to":"acct-{tag}"}},"grant":"billing","identity":"h:x-agent-id\u001fagent-a","policy_sha256":"{}","reason":"Payments need a person","rule":"/tools/pay/action","tool":"pay"}}"#,
+            r#"{{"arguments":{{"amount":100,"to":"acct-{tag}"}},"authority":"mcp.example","grant":"billing","identity":"h:x-agent-id\u001fagent-a","namespace":"","path":"/mcp","policy_sha256":"{}","reason":"Payments need a person","rule":"/tools/pay/action","tool":"pay"}}"#,
             "ab".repeat(32)
         );
         Call::new(Binding::parse(&text).unwrap(), None, Some("r1".into()))
@@ -995,7 +998,7 @@ mod tests {
             "schema differs",
             "version 0",
             "earlier version",
-            "needs version 2",
+            "needs version 3",
             "move the file",
         ] {
             assert!(e.contains(text), "{text}: {e}");
@@ -1024,5 +1027,25 @@ mod tests {
         for p in [path, fresh] {
             let _ = std::fs::remove_dir_all(p.parent().unwrap());
         }
+    }
+
+    #[test]
+    fn a_database_of_bindings_without_their_endpoint_is_refused() {
+        // Version 2: the same tables, bindings without authority, path and
+        // namespace, which this version cannot read.
+        let path = temp_db("v2");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch("PRAGMA user_version = 2").unwrap();
+        }
+        let Err(e) = Store::open(&path) else {
+            panic!("a version 2 database was opened")
+        };
+        let e = e.to_string();
+        for text in ["version 2", "does not name the endpoint", "needs version 3"] {
+            assert!(e.contains(text), "{text}: {e}");
+        }
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }

@@ -25,6 +25,10 @@ pub const COOKIE: &str = "mcp_approvals_session";
 /// A denial's reason is shown to the agent and kept in the audit: bounded.
 const MAX_REASON_CHARS: usize = 500;
 
+/// The largest body of an approver's form (sign-in, sign-out, approve,
+/// deny): a token, a CSRF token and a reason of at most 500 characters.
+pub const FORM_BODY_LIMIT: usize = 64 * 1024;
+
 /// A signed-in approver: the cookie's token and its session.
 struct Signed {
     token: String,

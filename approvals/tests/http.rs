@@ -216,12 +216,29 @@ fn csrf_of(page: &str) -> String {
     page[start..start + 64].to_owned()
 }
 
+/// Where the test calls are sent: authority, path, the filter's namespace.
+const ENDPOINT: (&str, &str, &str) = ("mcp.example:8443", "/mcp", "mcp_a");
+
 /// A call binding as the filter writes it: compact, keys in this order.
 fn bind(tool: &str, arguments: &str, identity: Option<&str>, grant: Option<&str>) -> String {
+    bind_to(ENDPOINT, tool, arguments, identity, grant)
+}
+
+/// [`bind`] for a call sent to `(authority, path, namespace)`.
+fn bind_to(
+    (authority, path, namespace): (&str, &str, &str),
+    tool: &str,
+    arguments: &str,
+    identity: Option<&str>,
+    grant: Option<&str>,
+) -> String {
     format!(
-        r#"{{"arguments":{arguments},"grant":{},"identity":{},"policy_sha256":"{}","reason":"Payments need a person","rule":"/tools/pay/action","tool":{}}}"#,
+        r#"{{"arguments":{arguments},"authority":{},"grant":{},"identity":{},"namespace":{},"path":{},"policy_sha256":"{}","reason":"Payments need a person","rule":"/tools/pay/action","tool":{}}}"#,
+        json!(authority),
         json!(grant),
         json!(identity),
+        json!(namespace),
+        json!(path),
         sha_hex("policy"),
         json!(tool),
     )
@@ -582,9 +599,12 @@ async fn attacker_text_is_escaped_on_the_list_and_the_detail_page() {
     let evil = r#"<script>alert("x")</script>"#;
     let arguments = json!({"note": format!("\"><img src=x onerror=alert(1)>{evil}"), evil: 1});
     let binding = format!(
-        r#"{{"arguments":{arguments},"grant":{},"identity":{},"policy_sha256":{},"reason":{},"rule":{},"tool":{}}}"#,
+        r#"{{"arguments":{arguments},"authority":{},"grant":{},"identity":{},"namespace":{},"path":{},"policy_sha256":{},"reason":{},"rule":{},"tool":{}}}"#,
+        json!(format!("host{evil}")),
         json!(format!("g\"{evil}")),
         json!(format!("h:x-agent-id\u{1f}{evil}")),
+        json!(format!("ns{evil}")),
+        json!(format!("/mcp/{evil}")),
         json!(sha_hex("policy")),
         json!(format!("because {evil}")),
         json!(format!("/tools/{evil}")),
@@ -900,6 +920,30 @@ async fn the_digest_is_computed_from_the_binding_as_sent() {
             "reason must be a string",
         ),
         (
+            binding.replace(r#""authority":"mcp.example:8443","#, ""),
+            "missing field `authority`",
+        ),
+        (
+            binding.replace(r#""path":"/mcp","#, ""),
+            "missing field `path`",
+        ),
+        (
+            binding.replace(r#""namespace":"mcp_a","#, ""),
+            "missing field `namespace`",
+        ),
+        (
+            binding.replace(r#""authority":"mcp.example:8443""#, r#""authority":null"#),
+            "authority must be a string",
+        ),
+        (
+            binding.replace(r#""path":"/mcp""#, r#""path":7"#),
+            "path must be a string",
+        ),
+        (
+            binding.replace(r#""namespace":"mcp_a""#, r#""namespace":null"#),
+            "namespace must be a string",
+        ),
+        (
             binding.replace(r#"{"amount":100,"to":"acct-1"}"#, "[100]"),
             "arguments must be a JSON object",
         ),
@@ -969,6 +1013,153 @@ async fn a_digest_cannot_be_laundered_through_harmless_arguments() {
     let (page, _) = env.page(&pending_id(&real), &cookie).await;
     assert!(page.contains("&quot;amount&quot;: 1000000,"), "{page}");
     assert_eq!(env.check(&ask(&harmless)).await["status"], "approved");
+}
+
+/// The red-team finding: an approval for a call sent to one endpoint was
+/// used for the same call sent to another behind the same filter.
+#[tokio::test]
+async fn an_approval_is_for_the_endpoint_the_call_was_sent_to() {
+    let env = Env::new("endpoint");
+    let args = r#"{"amount":100,"to":"acct-1"}"#;
+    let id = Some("h:x-agent-id\u{1f}agent-a");
+    let here = bind("pay", args, id, Some("billing"));
+    let elsewhere = [
+        ("other.example:8443", "/mcp", "mcp_a"),
+        ("mcp.example:8443", "/other/mcp", "mcp_a"),
+        ("mcp.example:8443", "/mcp", "mcp_b"),
+        ("mcp.example:8443", "/mcp", ""),
+        ("", "/mcp", "mcp_a"),
+    ]
+    .map(|to| bind_to(to, "pay", args, id, Some("billing")));
+    let approved = pending_id(&env.check(&ask(&here)).await);
+    let cookie = env.sign_in(ALICE).await;
+    let (page, _) = env.page(&approved, &cookie).await;
+    // Where the call goes, at the top of the request.
+    let tool = page.find("<dt>Tool</dt>").unwrap();
+    let endpoint = page
+        .find(r#"<dt>Endpoint</dt><dd><code class="endpoint">mcp.example:8443/mcp</code></dd>"#)
+        .expect("the endpoint");
+    let listener = page
+        .find(r#"<dt>Listener</dt><dd><code class="listener">mcp_a</code></dd>"#)
+        .expect("the listener");
+    let caller = page.find("<dt>Caller</dt>").unwrap();
+    assert!(
+        tool < endpoint && endpoint < listener && listener < caller,
+        "{page}"
+    );
+    assert_eq!(
+        env.decide(&approved, &cookie, "approve", "").await,
+        StatusCode::SEE_OTHER
+    );
+    // The same call to another endpoint or listener is another call.
+    let mut others = Vec::new();
+    for binding in &elsewhere {
+        let other = pending_id(&env.check(&ask(binding)).await);
+        assert_ne!(other, approved);
+        assert!(!others.contains(&other));
+        others.push(other);
+    }
+    assert_eq!(env.check(&ask(&here)).await["status"], "approved");
+    // The list says where each pending call goes.
+    let (_, _, list) = env.get("/approvals", Some(&cookie)).await;
+    assert!(list.contains(r#"<th scope="col">Endpoint</th>"#), "{list}");
+    for shown in [
+        r#"<td data-label="Endpoint"><code class="endpoint">other.example:8443/mcp</code></td>"#,
+        r#"<td data-label="Endpoint"><code class="endpoint">mcp.example:8443/other/mcp</code></td>"#,
+        r#"<td data-label="Endpoint"><code class="endpoint"><span class="muted">(no authority)</span>/mcp</code></td>"#,
+    ] {
+        assert!(list.contains(shown), "{shown} missing from {list}");
+    }
+    let (page, _) = env.page(&others[3], &cookie).await;
+    assert!(page.contains(
+        r#"<dt>Listener</dt><dd><span class="muted">default (no namespace)</span></dd>"#
+    ));
+    // A look-alike host is escaped, as keys are, and warned about.
+    let lookalike = bind_to(
+        ("mcp.ex\u{430}mple:8443", "/m\u{441}p", "mcp_\u{430}"),
+        "pay",
+        args,
+        id,
+        Some("billing"),
+    );
+    let shown = pending_id(&env.check(&ask(&lookalike)).await);
+    let (page, _) = env.page(&shown, &cookie).await;
+    let mark = |hex: &str| format!(r#"<span class="u">\u{{{hex}}}</span>"#);
+    assert!(page.contains(&format!(
+        r#"<code class="endpoint">mcp.ex{}mple:8443/m{}p</code>"#,
+        mark("430"),
+        mark("441")
+    )));
+    assert!(page.contains(&format!(
+        r#"<code class="listener">mcp_{}</code>"#,
+        mark("430")
+    )));
+    for finding in [
+        "The endpoint authority contains 1 character shown as",
+        "The endpoint path contains 1 character shown as",
+        "The listener contains 1 character shown as",
+    ] {
+        assert!(page.contains(finding), "{finding} missing from {page}");
+    }
+    assert!(!page.contains('\u{430}') && !page.contains('\u{441}'));
+}
+
+/// The red-team finding: a check over axum's default 2 MB limit was
+/// answered 413, which the filter read as "service unavailable".
+#[tokio::test]
+async fn a_check_with_large_arguments_is_answered() {
+    let env = Env::new("large");
+    let big = "x".repeat(3 * 1024 * 1024);
+    let binding = bind("pay", &json!({ "note": big }).to_string(), None, None);
+    let (status, _, body) = env.check_raw(&ask(&binding)).await;
+    assert_eq!(status, StatusCode::OK, "{}", &body[..body.len().min(200)]);
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let id = pending_id(&answer);
+    assert_eq!(pending_id(&env.check(&ask(&binding)).await), id);
+    // An approver's form stays small: a huge one decides nothing.
+    let cookie = env.sign_in(ALICE).await;
+    let (_, csrf) = env.page(&id, &cookie).await;
+    let reason = "r".repeat(100 * 1024);
+    let (status, _, _) = env
+        .post_form(
+            &format!("/approvals/{id}/deny"),
+            Some(&cookie),
+            Some(ORIGIN),
+            &[("csrf", &csrf), ("reason", &reason)],
+        )
+        .await;
+    assert_ne!(status, StatusCode::SEE_OTHER);
+    assert_eq!(pending_id(&env.check(&ask(&binding)).await), id);
+    assert!(env.audit().is_empty());
+}
+
+/// The red-team finding: a value that paints a member line of its own
+/// with 400 spaces and Hebrew punctuation that looks like `"` and `:`.
+#[tokio::test]
+async fn a_value_cannot_paint_a_member_line_on_the_page() {
+    let env = Env::new("paint");
+    let note = format!(
+        "Routine cleanup.{}\u{5f4}repo\u{5f4}\u{5c3} \u{5f4}acme/sandbox\u{5f4}",
+        " ".repeat(400)
+    );
+    let arguments = format!(r#"{{"repo":"acme/prod","body":{}}}"#, json!(note));
+    let id = pending_id(
+        &env.check(&ask(&bind("delete_repo", &arguments, None, None)))
+            .await,
+    );
+    let cookie = env.sign_in(ALICE).await;
+    let (page, _) = env.page(&id, &cookie).await;
+    assert!(!page.contains('\u{5f4}') && !page.contains('\u{5c3}'));
+    assert!(!page.contains(&" ".repeat(40)));
+    assert!(page.contains(r#"Routine cleanup.<span class="u ws">⟨400 spaces⟩</span><span class="u">\u{5f4}</span>repo"#), "{page}");
+    let banner = page
+        .find("The arguments contain text that can hide or imitate other text")
+        .expect("a warning banner");
+    let finding = page
+        .find("Value of <code>body</code> contains a run of 400 spaces")
+        .expect("the run counted");
+    assert!(banner < finding && finding < page.find(r#"<pre class="json">"#).unwrap());
+    assert!(page.contains("Value of <code>body</code> contains 5 characters shown as"));
 }
 
 #[tokio::test]

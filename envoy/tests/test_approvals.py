@@ -191,8 +191,9 @@ def test_an_agent_cannot_approve_its_own_call(envoy, service, mcp_server):
         r = http.post(service.base_url + "/login", data={"token": "billing-agent", "next": "/"})
         assert r.status_code == 401
         # The filter's API answers about calls; it approves nothing, whatever it is sent.
-        binding = {"arguments": {"amount": 31337, "currency": "usd"}, "grant": None,
-                   "identity": "h:x-agent-id\u001fbilling-agent", "policy_sha256": "0" * 64,
+        binding = {"arguments": {"amount": 31337, "currency": "usd"}, "authority": "",
+                   "grant": None, "identity": "h:x-agent-id\u001fbilling-agent",
+                   "namespace": "", "path": "/mcp", "policy_sha256": "0" * 64,
                    "reason": "", "rule": "", "tool": "create_charge"}
         r = http.post(service.base_url + "/v1/check", json={
             "binding": binding, "status": "approved", "approver": "alice"})
