@@ -45,6 +45,9 @@ echo "== starting the MCP server on 127.0.0.1:18081, the approval service on 127
 # The approver signs in with a token; the service knows only its SHA-256.
 token="demo-approver-token"
 token_sha256="$(printf %s "$token" | sha256sum | cut -d' ' -f1)"
+# The demo's approvals start afresh each run (and a database an older version made
+# would be refused).
+rm -f "$run/approvals.sqlite" "$run/approvals.sqlite-wal" "$run/approvals.sqlite-shm"
 setsid nohup target/release/mcp-policy approvals serve --listen 127.0.0.1:18082 \
   --db "$run/approvals.sqlite" --approver "demo=$token_sha256" \
   --public-url http://127.0.0.1:18082 >"$run/approvals.log" 2>&1 &
