@@ -91,15 +91,18 @@ fn cut_message(
     at: usize,
     policy: Option<&Policy>,
 ) -> Result<Option<Edit>, Unreadable> {
-    let object_at = |r: &Range<usize>, open: u8| text.get(r.start) == Some(&open);
-    let Some(result) = spans::member(text, at, "result").filter(|r| object_at(r, b'{')) else {
+    // Where `result` and its `tools` start, without reading past them; the
+    // list itself is read once, for its elements and its end.
+    let opens = |at: &usize, open: u8| text.get(*at) == Some(&open);
+    let Some(result) = spans::member_start(text, at, "result").filter(|r| opens(r, b'{')) else {
         return Ok(None);
     };
-    let Some(tools) = spans::member(text, result.start, "tools").filter(|r| object_at(r, b'['))
+    let Some(tools_start) = spans::member_start(text, result, "tools").filter(|r| opens(r, b'['))
     else {
         return Ok(None);
     };
-    let items = spans::elements(text, tools.start).ok_or(Unreadable)?;
+    let (items, tools_end) = spans::array(text, tools_start).ok_or(Unreadable)?;
+    let tools = tools_start..tools_end;
     let before = items.len();
     let kept: Vec<&[u8]> = items
         .into_iter()

@@ -16,19 +16,24 @@ use std::ops::Range;
 /// and the range of its value.
 pub fn members(text: &[u8], at: usize) -> Option<Vec<(Cow<'_, str>, Range<usize>)>> {
     let mut out = Vec::new();
-    each_member(text, at, |key, range| {
-        out.push((key, range));
-        false
+    let mut failed = false;
+    each_member(text, at, |key, start| {
+        match skip_value(text, start) {
+            Some(end) => out.push((key, start..end)),
+            None => failed = true,
+        }
+        failed
     })?;
-    Some(out)
+    (!failed).then_some(out)
 }
 
-/// Calls `f` with each member of the object at `at` until it returns true.
+/// Calls `f` with each member of the object at `at` (its key and where its
+/// value starts) until it returns true; values `f` passes over are skipped.
 /// `None` when the text is not an object as `read` accepts it.
 fn each_member<'t>(
     text: &'t [u8],
     at: usize,
-    mut f: impl FnMut(Cow<'t, str>, Range<usize>) -> bool,
+    mut f: impl FnMut(Cow<'t, str>, usize) -> bool,
 ) -> Option<()> {
     let mut at = skip_ws(text, at);
     if text.get(at) != Some(&b'{') {
@@ -46,10 +51,10 @@ fn each_member<'t>(
             return None;
         }
         let start = skip_ws(text, at.saturating_add(1));
-        let end = skip_value(text, start)?;
-        if f(key, start..end) {
+        if f(key, start) {
             return Some(());
         }
+        let end = skip_value(text, start)?;
         at = skip_ws(text, end);
         match text.get(at) {
             Some(b',') => at = skip_ws(text, at.saturating_add(1)),
@@ -61,6 +66,12 @@ fn each_member<'t>(
 
 /// The ranges of the elements of the array at `at` (after whitespace).
 pub fn elements(text: &[u8], at: usize) -> Option<Vec<Range<usize>>> {
+    array(text, at).map(|(items, _)| items)
+}
+
+/// The ranges of the elements of the array at `at` (after whitespace), and
+/// where the array ends (after its `]`): one pass over it.
+pub fn array(text: &[u8], at: usize) -> Option<(Vec<Range<usize>>, usize)> {
     let mut at = skip_ws(text, at);
     if text.get(at) != Some(&b'[') {
         return None;
@@ -68,7 +79,7 @@ pub fn elements(text: &[u8], at: usize) -> Option<Vec<Range<usize>>> {
     at = skip_ws(text, at.saturating_add(1));
     let mut out = Vec::new();
     if text.get(at) == Some(&b']') {
-        return Some(out);
+        return Some((out, at.saturating_add(1)));
     }
     loop {
         let end = skip_value(text, at)?;
@@ -76,7 +87,7 @@ pub fn elements(text: &[u8], at: usize) -> Option<Vec<Range<usize>>> {
         at = skip_ws(text, end);
         match text.get(at) {
             Some(b',') => at = skip_ws(text, at.saturating_add(1)),
-            Some(b']') => return Some(out),
+            Some(b']') => return Some((out, at.saturating_add(1))),
             _ => return None,
         }
     }
@@ -84,13 +95,19 @@ pub fn elements(text: &[u8], at: usize) -> Option<Vec<Range<usize>>> {
 
 /// The range of the member `key` of the object at `at`.
 pub fn member(text: &[u8], at: usize, key: &str) -> Option<Range<usize>> {
-    // Accepted text has each key once: the first match is the member, and
-    // the values after it need not be skipped.
+    let start = member_start(text, at, key)?;
+    Some(start..skip_value(text, start)?)
+}
+
+/// Where the value of the member `key` of the object at `at` starts,
+/// without reading the value. Accepted text has each key once: the first
+/// match is the member, and the values after it are not read.
+pub fn member_start(text: &[u8], at: usize, key: &str) -> Option<usize> {
     let mut found = None;
-    each_member(text, at, |k, range| {
+    each_member(text, at, |k, start| {
         let hit = k == key;
         if hit {
-            found = Some(range);
+            found = Some(start);
         }
         hit
     })?;
