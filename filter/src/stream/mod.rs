@@ -11,11 +11,15 @@
 //! so. A body declared in a charset other than UTF-8, or compressed, is
 //! refused: the filter would judge other characters than the server reads.
 //! Nothing is forwarded before the decision; a blocked request is answered
-//! locally. What was admitted goes to the response side (`watch`) as a
-//! `Handoff`.
+//! locally. A decision that needs an answer from outside the proxy (a
+//! person's approval) waits for it: the request stays held (`Waiting`), the
+//! host sends the question (`Host::call_out`), and the answer
+//! (`on_outside_answer`) forwards, refuses or answers it. What was admitted
+//! goes to the response side (`watch`) as a `Handoff`.
 //!
 //! Does not own: deciding (`judge`), the replies' shape (`respond`), the
-//! response (`watch`), reading headers (`headers`).
+//! questions and answers themselves (`outside`), the response (`watch`),
+//! reading headers (`headers`).
 
 #[cfg(any(test, feature = "fake-host"))]
 pub mod fake;
