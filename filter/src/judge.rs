@@ -64,11 +64,12 @@ pub struct Routing<'r> {
 }
 
 /// What an approval of a single `tools/call` binds besides the caller and
-/// the policy (`outside::approval::binding`).
+/// the policy (`outside::approval::binding`): the body, whose arguments are
+/// read as written (`mcp::raw_arguments`) only for a call that needs
+/// approval, and where it goes.
 #[derive(Debug, Clone, Copy)]
 pub struct Bound<'b> {
-    /// The arguments as the body spells them (`mcp::raw_arguments`).
-    pub arguments: &'b str,
+    pub body: &'b [u8],
     pub authority: &'b str,
     pub path: &'b str,
 }
@@ -88,13 +89,8 @@ pub fn judge_request<'b>(
     let body = crate::mcp::parse(bytes)?;
     crate::mcp::check_routing_headers(&body, routing.method, routing.name)?;
     crate::probe!("parsed, routing checked");
-    // An approval binds the arguments as written (`outside::approval`).
-    let arguments = config
-        .approval
-        .as_ref()
-        .and_then(|_| crate::mcp::raw_arguments(bytes));
-    let bound = arguments.as_deref().map(|arguments| Bound {
-        arguments,
+    let bound = config.approval.as_ref().map(|_| Bound {
+        body: bytes,
         authority: routing.authority,
         path: routing.path,
     });
@@ -280,10 +276,13 @@ fn judge_message(
     let mut outcome = evaluate(policy, call, scopes, store, ctx.now_ms);
     let mut ask = None;
     if outcome.verdict == Verdict::ApprovalPending {
-        let approved = config.approval.as_ref().zip(bound).and_then(|(_, bound)| {
+        // The arguments as written: only of a single call (a batch is never
+        // asked about), and read only now, for a call that needs approval.
+        let arguments = bound.and_then(|b| crate::mcp::raw_arguments(b.body));
+        let approved = bound.zip(arguments).and_then(|(bound, arguments)| {
             let question = approval::question(
                 call.tool,
-                bound.arguments,
+                &arguments,
                 Asker {
                     authority: bound.authority,
                     path: bound.path,

@@ -85,27 +85,35 @@ pub fn binding(tool: &str, arguments: &str, asker: Asker<'_>) -> String {
     let mut text = String::with_capacity(arguments.len().saturating_add(256));
     text.push_str("{\"arguments\":");
     text.push_str(arguments);
-    for (key, value) in [
-        ("authority", Some(asker.authority)),
-        ("grant", asker.grant),
-        ("identity", asker.identity),
-        ("namespace", Some(asker.namespace)),
-        ("path", Some(asker.path)),
-        ("policy_sha256", Some(asker.policy_sha256)),
-        ("reason", Some(asker.reason)),
-        ("rule", Some(asker.rule)),
-        ("tool", Some(tool)),
-    ] {
-        text.push_str(",\"");
-        text.push_str(key);
-        text.push_str("\":");
-        match value {
-            Some(v) => push_str(&mut text, v),
-            None => text.push_str("null"),
-        }
-    }
+    push_members(
+        &mut text,
+        &[
+            ("authority", Some(asker.authority)),
+            ("grant", asker.grant),
+            ("identity", asker.identity),
+            ("namespace", Some(asker.namespace)),
+            ("path", Some(asker.path)),
+            ("policy_sha256", Some(asker.policy_sha256)),
+            ("reason", Some(asker.reason)),
+            ("rule", Some(asker.rule)),
+            ("tool", Some(tool)),
+        ],
+    );
     text.push('}');
     text
+}
+
+/// Appends `,"key":value` for each member: a string, or `null`.
+fn push_members(out: &mut String, members: &[(&str, Option<&str>)]) {
+    for (key, value) in members {
+        out.push_str(",\"");
+        out.push_str(key);
+        out.push_str("\":");
+        match value {
+            Some(v) => push_str(out, v),
+            None => out.push_str("null"),
+        }
+    }
 }
 
 /// The question about a call of `tool` whose arguments are `arguments`
@@ -119,15 +127,10 @@ pub fn question(tool: &str, arguments: &str, asker: Asker<'_>) -> Question {
     body.push_str(",\"digest\":");
     push_str(&mut body, &digest);
     // Context for the approver, not bound: they differ between sends.
-    for (key, value) in [("session", asker.session), ("request_id", asker.request_id)] {
-        body.push_str(",\"");
-        body.push_str(key);
-        body.push_str("\":");
-        match value {
-            Some(v) => push_str(&mut body, v),
-            None => body.push_str("null"),
-        }
-    }
+    push_members(
+        &mut body,
+        &[("session", asker.session), ("request_id", asker.request_id)],
+    );
     body.push('}');
     Question {
         digest,

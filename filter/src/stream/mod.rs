@@ -538,15 +538,12 @@ impl Stream {
                 self.judge_held(config, host, &held, &why)
             }
             Answer::Denied { approver, reason } => {
-                let mut d = held.pending;
-                d.decision = Verdict::Deny;
-                d.code = codes::DENIED;
-                d.reason = if reason.trim().is_empty() {
+                let why = if reason.trim().is_empty() {
                     format!("Denied by approver {}", printable(&approver))
                 } else {
                     format!("Denied by approver {}: {}", printable(&approver), reason)
                 };
-                self.finish(config, host, d, Vec::new(), &held.body)
+                self.deny_held(config, host, *held, why)
             }
             Answer::Pending {
                 url,
@@ -567,14 +564,11 @@ impl Stream {
                     &format!("mcp_policy: the approval service refused the question: {why}"),
                 );
                 host.metric(Metric::ApprovalError);
-                let mut d = held.pending;
-                d.decision = Verdict::Deny;
-                d.code = codes::DENIED;
-                d.reason = format!(
+                let why = format!(
                     "{}; the approval service refused to consider the call ({why}), so it is denied",
-                    d.reason
+                    held.pending.reason
                 );
-                self.finish(config, host, d, Vec::new(), &held.body)
+                self.deny_held(config, host, *held, why)
             }
             Answer::Unavailable { why } => self.approval_unavailable(config, host, *held, &why),
         };
@@ -604,13 +598,25 @@ impl Stream {
             let why = format!("the approval service is unavailable ({why}) and approval.on_unavailable is \"allow\"");
             return self.judge_held(config, host, &held, &why);
         }
+        let why = format!(
+            "{}; the approval service is unavailable ({why}), so the call is denied",
+            held.pending.reason
+        );
+        self.deny_held(config, host, held, why)
+    }
+
+    /// Denies the held request with `reason`.
+    fn deny_held(
+        &mut self,
+        config: &Config,
+        host: &mut dyn Host,
+        held: Held,
+        reason: String,
+    ) -> Action {
         let mut d = held.pending;
         d.decision = Verdict::Deny;
         d.code = codes::DENIED;
-        d.reason = format!(
-            "{}; the approval service is unavailable ({why}), so the call is denied",
-            d.reason
-        );
+        d.reason = reason;
         self.finish(config, host, d, Vec::new(), &held.body)
     }
 
@@ -706,6 +712,9 @@ impl Stream {
 
     /// The exchange is over (whether or not a response came).
     pub fn on_log(&mut self, host: &mut dyn Host) {
+        // A request still waiting for an outside answer never ran: an
+        // answer that came now would have nothing to act on.
+        self.held = None;
         if self.phase == Phase::Replied {
             return;
         }

@@ -963,6 +963,14 @@ fn a_call_that_needs_approval_waits_with_nothing_reserved() {
     // and an answer that comes after is ignored.
     x.stream.on_log(&mut x.host);
     assert_eq!(x.host.store.total(), 0.0);
+    x.stream.on_outside_answer(
+        &config,
+        &mut x.host,
+        Some(200),
+        br#"{"status":"approved","approver":"alice"}"#,
+    );
+    assert_eq!(x.host.resumed, 0);
+    assert!(x.host.replies.is_empty() && x.host.state("mcp_policy.decision").is_none());
 }
 
 #[test]
