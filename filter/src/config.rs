@@ -18,6 +18,7 @@ use crate::json::write::quote;
 use crate::json::{self, Json, Num};
 use crate::names::Names;
 use crate::outside::approval::{ApprovalService, OnUnavailable};
+use crate::outside::rls::RlsService;
 use crate::policy::{read_policy, Policy};
 use std::borrow::Cow;
 
@@ -47,6 +48,9 @@ pub struct Config {
     /// `approval`: the service that holds `require_approval` calls for a
     /// person (SPEC §7.2). `None`: such calls are denied.
     pub approval: Option<ApprovalService>,
+    /// `rls`: Envoy's Rate Limit Service, which counts the counters with
+    /// `"backend": "rls"` for a whole fleet (SPEC §7.1).
+    pub rls: Option<RlsService>,
     pub warnings: Vec<ConfigError>,
 }
 
@@ -208,12 +212,34 @@ impl Config {
             }]
         })?;
         let mut report = Report::default();
-        match read_config(&value, &mut report) {
+        let config = read_config(&value, &mut report);
+        if let Some(config) = &config {
+            config.check_rls_counters(&mut report);
+        }
+        match config {
             Some(mut config) if report.errors.is_empty() => {
                 config.warnings = report.warnings;
                 Ok(config)
             }
             _ => Err(report.errors),
+        }
+    }
+
+    /// A counter the Rate Limit Service keeps needs the service named.
+    fn check_rls_counters(&self, report: &mut Report) {
+        if self.rls.is_some() {
+            return;
+        }
+        for counter in self
+            .policies
+            .iter()
+            .flat_map(|(_, p)| p.counters.iter())
+            .filter(|c| c.backend == crate::policy::Backend::Rls)
+        {
+            report.errors.push(ConfigError {
+                path: counter.path.clone(),
+                message: "backend \"rls\" needs the \"rls\" section of the plugin configuration (the Rate Limit Service's cluster and domain)".into(),
+            });
         }
     }
 
@@ -520,8 +546,85 @@ fn read_config(value: &Json<'_>, report: &mut Report) -> Option<Config> {
             policy.can_approve = can_approve;
         }
     }
+    if let Some((rv, rloc)) = f.take("rls") {
+        config.rls = read_rls(rv, &rloc, report);
+    }
     f.finish(report);
     Some(config)
+}
+
+/// `rls`: `cluster` and `domain` (required), `timeout_ms`, `on_unavailable`.
+fn read_rls(value: &Json<'_>, loc: &Loc, report: &mut Report) -> Option<RlsService> {
+    let mut f = Fields::of(value, loc, report)?;
+    let mut service = RlsService {
+        cluster: String::new(),
+        domain: String::new(),
+        timeout_ms: crate::outside::rls::DEFAULT_TIMEOUT_MS,
+        on_unavailable: OnUnavailable::Deny,
+    };
+    for (key, slot, what) in [
+        (
+            "cluster",
+            &mut service.cluster,
+            "the Rate Limit Service's Envoy cluster",
+        ),
+        (
+            "domain",
+            &mut service.domain,
+            "the RLS domain its limits are written for",
+        ),
+    ] {
+        match f.string(key, report) {
+            Some((c, _)) if !c.trim().is_empty() => *slot = c.to_owned(),
+            Some((_, cloc)) => report.error(&cloc, format!("{key} must not be empty")),
+            None if value.get(key).is_none() => {
+                report.error(loc, format!("missing field \"{key}\" ({what})"))
+            }
+            None => {}
+        }
+    }
+    read_outside_common(
+        &mut f,
+        &mut service.timeout_ms,
+        &mut service.on_unavailable,
+        report,
+    );
+    f.finish(report);
+    (!service.cluster.is_empty() && !service.domain.is_empty()).then_some(service)
+}
+
+/// `timeout_ms` and `on_unavailable`, as both outside services take them.
+fn read_outside_common(
+    f: &mut Fields<'_, '_>,
+    timeout_ms: &mut u64,
+    on_unavailable: &mut OnUnavailable,
+    report: &mut Report,
+) {
+    if let Some((tv, tloc)) = f.take("timeout_ms") {
+        match tv {
+            Json::Num(Num::U(n)) if (1..=MAX_TIMEOUT_MS).contains(n) => *timeout_ms = *n,
+            other => report.error(
+                &tloc,
+                format!(
+                    "timeout_ms must be a whole number from 1 to {MAX_TIMEOUT_MS}, got {}",
+                    other.to_text()
+                ),
+            ),
+        }
+    }
+    if let Some((u, uloc)) = f.string("on_unavailable", report) {
+        match u {
+            "deny" => *on_unavailable = OnUnavailable::Deny,
+            "allow" => *on_unavailable = OnUnavailable::Allow,
+            other => report.error(
+                &uloc,
+                format!(
+                    "on_unavailable must be \"deny\" or \"allow\", got {}",
+                    quote(other)
+                ),
+            ),
+        }
+    }
 }
 
 /// `approval`: `cluster` (required), `timeout_ms`, `on_unavailable`.
@@ -541,31 +644,12 @@ fn read_approval(value: &Json<'_>, loc: &Loc, report: &mut Report) -> Option<App
         ),
         None => {}
     }
-    if let Some((tv, tloc)) = f.take("timeout_ms") {
-        match tv {
-            Json::Num(Num::U(n)) if (1..=MAX_TIMEOUT_MS).contains(n) => service.timeout_ms = *n,
-            other => report.error(
-                &tloc,
-                format!(
-                    "timeout_ms must be a whole number from 1 to {MAX_TIMEOUT_MS}, got {}",
-                    other.to_text()
-                ),
-            ),
-        }
-    }
-    if let Some((u, uloc)) = f.string("on_unavailable", report) {
-        match u {
-            "deny" => service.on_unavailable = OnUnavailable::Deny,
-            "allow" => service.on_unavailable = OnUnavailable::Allow,
-            other => report.error(
-                &uloc,
-                format!(
-                    "on_unavailable must be \"deny\" or \"allow\", got {}",
-                    quote(other)
-                ),
-            ),
-        }
-    }
+    read_outside_common(
+        &mut f,
+        &mut service.timeout_ms,
+        &mut service.on_unavailable,
+        report,
+    );
     f.finish(report);
     (!service.cluster.is_empty()).then_some(service)
 }
@@ -1046,6 +1130,7 @@ impl Config {
                 arguments: ArgumentAudit::Keys,
             },
             approval: None,
+            rls: None,
             warnings: Vec::new(),
         }
     }

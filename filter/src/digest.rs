@@ -18,6 +18,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     out
 }
 
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
 /// SHA-256 of `value`'s canonical JSON, in hex.
 pub fn json_sha256(value: &Json<'_>) -> String {
     sha256_hex(crate::json::write::canonical(value).as_bytes())

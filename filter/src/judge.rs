@@ -13,10 +13,11 @@
 use crate::config::{ArgumentAudit, Caller, Config};
 use crate::decision::{codes, Decision, Verdict};
 use crate::engine::counters::{release_all, CounterStore, Reservation};
-use crate::engine::{evaluate, Call, Scopes};
+use crate::engine::{evaluate, limit_reason, Call, Fleet, Scopes};
 use crate::json::Json;
 use crate::mcp::{Body, Kind, Message, Refusal};
 use crate::outside::approval::{self, Asker, Question};
+use crate::outside::rls::{self, Hit};
 
 /// Facts about the request beyond its body.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +50,10 @@ pub struct Judgement {
     /// `tools/call` that waits for a person (its decision `approval_pending`
     /// until the service answers).
     pub ask: Option<Question>,
+    /// Under `Fleet::Ask`, an allowed request that adds to counters the
+    /// Rate Limit Service keeps: their hits (merged across a batch). Nothing
+    /// is reserved yet; the request is judged again once the service admits.
+    pub fleet: Vec<Hit>,
 }
 
 /// The 2026-07-28 routing headers of a request (`Mcp-Method`, `Mcp-Name`),
@@ -78,6 +83,9 @@ pub struct Bound<'b> {
 /// `mcp-policy explain`: read it (`mcp::parse`), check the routing headers
 /// against it, judge it (`judge_approved`). `Err`: the body was refused
 /// before any policy was consulted.
+///
+/// The Rate Limit Service's counters count in `store` (there is no service
+/// to ask here); the filter uses `judge_request_in`.
 pub fn judge_request<'b>(
     config: &Config,
     bytes: &'b [u8],
@@ -85,6 +93,20 @@ pub fn judge_request<'b>(
     ctx: Context<'_>,
     store: &mut dyn CounterStore,
     approved: Option<Approved<'_>>,
+) -> Result<(Body<'b>, Judgement), Refusal> {
+    judge_request_in(config, bytes, routing, ctx, store, approved, Fleet::Local)
+}
+
+/// `judge_request`, with the Rate Limit Service's counters treated as
+/// `fleet` says.
+pub fn judge_request_in<'b>(
+    config: &Config,
+    bytes: &'b [u8],
+    routing: Routing<'_>,
+    ctx: Context<'_>,
+    store: &mut dyn CounterStore,
+    approved: Option<Approved<'_>>,
+    fleet: Fleet,
 ) -> Result<(Body<'b>, Judgement), Refusal> {
     let body = crate::mcp::parse(bytes)?;
     crate::mcp::check_routing_headers(&body, routing.method, routing.name)?;
@@ -94,7 +116,7 @@ pub fn judge_request<'b>(
         authority: routing.authority,
         path: routing.path,
     });
-    let judgement = judge_approved(config, &body, ctx, store, approved, bound);
+    let judgement = judge_approved(config, &body, ctx, store, approved, bound, fleet);
     Ok((body, judgement))
 }
 
@@ -105,7 +127,7 @@ pub fn judge(
     ctx: Context<'_>,
     store: &mut dyn CounterStore,
 ) -> Judgement {
-    judge_approved(config, body, ctx, store, None, None)
+    judge_approved(config, body, ctx, store, None, None, Fleet::Local)
 }
 
 /// Judges a parsed body once the approval service has answered: `approved`
@@ -120,17 +142,20 @@ pub fn judge_approved(
     store: &mut dyn CounterStore,
     approved: Option<Approved<'_>>,
     bound: Option<Bound<'_>>,
+    fleet: Fleet,
 ) -> Judgement {
     let mut held = Vec::new();
     let mut asks = Vec::new();
+    let mut hits = Vec::new();
     let mut decisions: Vec<Decision> = body
         .messages()
         .iter()
         .map(|m| {
-            let (d, reservations, ask) = judge_message(config, m, ctx, store, approved, bound);
-            held.extend(reservations);
-            asks.extend(ask);
-            d
+            let judged = judge_message(config, m, ctx, store, approved, bound, fleet);
+            held.extend(judged.reservations);
+            asks.extend(judged.ask);
+            hits.extend(judged.fleet);
+            judged.decision
         })
         .collect();
     // A batch is never held for a person: the filter asks about one call
@@ -154,6 +179,7 @@ pub fn judge_approved(
         // Nothing of a blocked batch is forwarded, so nothing of it counts.
         release_all(store, &held);
         held.clear();
+        hits.clear();
     }
     let decision = if body.is_batch() {
         let mut top = strictest(&decisions)
@@ -181,6 +207,7 @@ pub fn judge_approved(
         decision,
         reservations: held,
         ask,
+        fleet: rls::merge(hits),
     }
 }
 
@@ -208,6 +235,25 @@ fn strictest(decisions: &[Decision]) -> Option<&Decision> {
     decisions.iter().find(|d| d.decision == worst)
 }
 
+/// One message judged.
+struct Judged {
+    decision: Decision,
+    reservations: Vec<Reservation>,
+    ask: Option<Question>,
+    fleet: Vec<Hit>,
+}
+
+impl Judged {
+    fn alone(decision: Decision) -> Judged {
+        Judged {
+            decision,
+            reservations: Vec::new(),
+            ask: None,
+            fleet: Vec::new(),
+        }
+    }
+}
+
 fn judge_message(
     config: &Config,
     message: &Message<'_>,
@@ -215,14 +261,15 @@ fn judge_message(
     store: &mut dyn CounterStore,
     approved: Option<Approved<'_>>,
     bound: Option<Bound<'_>>,
-) -> (Decision, Vec<Reservation>, Option<Question>) {
+    fleet: Fleet,
+) -> Judged {
     crate::probe!("judge: message");
     let mut d = base(ctx);
     d.method = message.method().map(str::to_owned);
     d.id = message.id.clone().map(Json::into_owned);
     let Kind::ToolCall(call) = &message.kind else {
         d.reason = "not a tools/call".into();
-        return (d, Vec::new(), None);
+        return Judged::alone(d);
     };
     d.tool = Some(call.name.to_string());
     let elicits_url = call.elicits_url;
@@ -249,7 +296,7 @@ fn judge_message(
             Some(g) => format!("Grant \"{g}\" allows no tools"),
             None => "No grant matches the caller, and unmatched callers are denied".into(),
         };
-        return (d, Vec::new(), None);
+        return Judged::alone(d);
     };
     d.policy_sha256 = Some(policy.sha256.clone());
     let identity = ctx.caller.identity.as_deref().unwrap_or("");
@@ -273,7 +320,7 @@ fn judge_message(
         args: call.arguments.as_ref(),
     };
     crate::probe!("judge: before evaluate");
-    let mut outcome = evaluate(policy, call, scopes, store, ctx.now_ms);
+    let mut outcome = evaluate(policy, call, scopes, store, ctx.now_ms, fleet);
     let mut ask = None;
     if outcome.verdict == Verdict::ApprovalPending {
         // The arguments as written: only of a single call (a batch is never
@@ -336,5 +383,28 @@ fn judge_message(
     d.reason = outcome.reason;
     d.retry_after_ms = outcome.retry_after_ms;
     d.counters = outcome.counters;
-    (d, outcome.reservations, ask)
+    // Only a call that may run asks the Rate Limit Service.
+    let hits = match d.decision {
+        Verdict::Allow => outcome
+            .fleet
+            .iter()
+            .filter_map(|&(index, amount)| {
+                let counter = policy.counters.get(index)?;
+                Some(Hit {
+                    id: rls::counter_id(counter),
+                    scope: rls::scope_value(counter.scope, identity, session),
+                    amount,
+                    pointer: counter.pointer.clone(),
+                    reason: limit_reason(counter),
+                })
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Judged {
+        decision: d,
+        reservations: outcome.reservations,
+        ask,
+        fleet: hits,
+    }
 }

@@ -394,3 +394,41 @@ fn configuration_errors_have_paths() {
         "configuration is not valid JSON: duplicate object key",
     );
 }
+
+#[test]
+fn rls_section_and_its_counters() {
+    let rls_tool = r#"{"version":"1","default":"deny","tools":{"t":{"limits":[{"counter":"c","window":"minute","max":3,"backend":"rls"}]}}}"#;
+    // A bare policy with an RLS counter has no service to ask.
+    assert_error(
+        rls_tool,
+        "tools.t.limits[0]: backend \"rls\" needs the \"rls\" section",
+    );
+    assert_error(
+        &format!(r#"{{"policies":{{"ops":{rls_tool}}},"grants":{{}}}}"#),
+        "policies.ops.tools.t.limits[0]: backend \"rls\" needs the \"rls\" section",
+    );
+    assert_error(
+        &format!(r#"{{"policy":{rls_tool},"rls":{{"cluster":"rl"}}}}"#),
+        "rls: missing field \"domain\"",
+    );
+    assert_error(
+        &format!(
+            r#"{{"policy":{rls_tool},"rls":{{"cluster":"rl","domain":"mcp","timeout_ms":0,"on_unavailable":"maybe","x":1}}}}"#
+        ),
+        "rls.timeout_ms: timeout_ms must be a whole number from 1 to 60000",
+    );
+    let config = Config::parse(
+        format!(r#"{{"policy":{rls_tool},"rls":{{"cluster":"rl","domain":"mcp","on_unavailable":"allow"}}}}"#)
+            .as_bytes(),
+    )
+    .unwrap();
+    let rls = config.rls.unwrap();
+    assert_eq!(
+        (rls.cluster.as_str(), rls.domain.as_str(), rls.timeout_ms),
+        ("rl", "mcp", 100)
+    );
+    assert_eq!(
+        rls.on_unavailable,
+        crate::outside::approval::OnUnavailable::Allow
+    );
+}

@@ -15,8 +15,8 @@ use crate::decision::{CounterState, Verdict};
 use crate::json::write::quote;
 use crate::json::{Json, Num, Object};
 use crate::policy::{
-    ActionKind, Check, CheckKind, Condition, Counter, Increment, Policy, Posture, Scope, Subject,
-    Tool,
+    ActionKind, Backend, Check, CheckKind, Condition, Counter, Increment, Policy, Posture, Scope,
+    Subject, Tool,
 };
 use conditions::{
     apply, each_reading, expected_type, judge_path, resolve, Reading, Truth, Unknowable,
@@ -39,6 +39,19 @@ pub struct Scopes<'c> {
     pub session: &'c str,
 }
 
+/// How the counters the Rate Limit Service keeps (`"backend": "rls"`) are
+/// treated in one evaluation (SPEC §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fleet {
+    /// The service has not been asked: a call that adds to its counters
+    /// reserves nothing here and lists them in `Outcome::fleet`, to ask.
+    Ask,
+    /// The service admitted them: only the local counters are reserved.
+    Admitted,
+    /// There is no service (`explain`): they count in `store` like the rest.
+    Local,
+}
+
 /// What the engine decided, with the reservations an allowed (or
 /// approval-pending) call holds.
 #[derive(Debug)]
@@ -50,6 +63,9 @@ pub struct Outcome {
     pub retry_after_ms: Option<u64>,
     pub counters: Vec<CounterState>,
     pub reservations: Vec<Reservation>,
+    /// Under `Fleet::Ask`: the service's counters this call adds to (index
+    /// into the policy's counters, amount), none of the local ones reserved.
+    pub fleet: Vec<(usize, u32)>,
 }
 
 impl Outcome {
@@ -61,6 +77,7 @@ impl Outcome {
             retry_after_ms: None,
             counters: Vec::new(),
             reservations: Vec::new(),
+            fleet: Vec::new(),
         }
     }
 
@@ -76,6 +93,7 @@ pub fn evaluate(
     scopes: Scopes<'_>,
     store: &mut dyn CounterStore,
     now_ms: u64,
+    fleet: Fleet,
 ) -> Outcome {
     let tool = call.tool;
     let named = quote(tool);
@@ -164,6 +182,7 @@ pub fn evaluate(
         scopes,
         store,
         now_ms,
+        fleet,
     ) {
         Ok(held) => held,
         Err(refused) => return refused,
@@ -195,6 +214,9 @@ pub fn evaluate(
 
 /// Step 5: reserves every counter the call adds to, then checks every
 /// condition that reads a counter. Any refusal takes back what was reserved.
+/// The Rate Limit Service's counters are asked about first (`Fleet::Ask`):
+/// local ones are reserved only once it has admitted the call.
+#[allow(clippy::too_many_arguments, clippy::result_large_err)]
 fn reserve(
     policy: &Policy,
     tools: &[&Tool],
@@ -203,6 +225,7 @@ fn reserve(
     scopes: Scopes<'_>,
     store: &mut dyn CounterStore,
     now_ms: u64,
+    fleet: Fleet,
 ) -> Result<Outcome, Outcome> {
     let mut held = Outcome::new(Verdict::Allow, "", String::new());
     let indices: Vec<usize> = tools
@@ -233,6 +256,22 @@ fn reserve(
             },
         };
         amounts.push((index, counter, amount));
+    }
+    if fleet != Fleet::Local {
+        let (theirs, ours): (Vec<_>, Vec<_>) = amounts
+            .into_iter()
+            .partition(|(_, c, _)| c.backend == Backend::Rls);
+        amounts = ours;
+        // A call that adds nothing is not sent: the protocol reads 0 as 1.
+        let asks: Vec<(usize, u32)> = theirs
+            .iter()
+            .filter(|(_, _, amount)| *amount > 0.0)
+            .map(|&(index, _, amount)| (index, amount.ceil().min(f64::from(u32::MAX)) as u32))
+            .collect();
+        if fleet == Fleet::Ask && !asks.is_empty() {
+            held.fleet = asks;
+            return Ok(held);
+        }
     }
 
     let mut values: Vec<(usize, f64)> = Vec::with_capacity(amounts.len());
@@ -452,7 +491,8 @@ fn state(counter: &Counter, value: f64, slot: Slot, now_ms: u64) -> CounterState
     }
 }
 
-fn limit_reason(counter: &Counter) -> String {
+/// What the agent is told when `counter` is over its max.
+pub fn limit_reason(counter: &Counter) -> String {
     counter.message.clone().unwrap_or_else(|| {
         let max = counter.max.map(|m| m.to_string()).unwrap_or_default();
         format!(

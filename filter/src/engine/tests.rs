@@ -21,6 +21,7 @@ struct World {
     policy: Policy,
     store: MemoryStore,
     now: u64,
+    fleet: Fleet,
 }
 
 impl World {
@@ -29,6 +30,7 @@ impl World {
             policy: policy(text),
             store: MemoryStore::default(),
             now: NOW,
+            fleet: Fleet::Local,
         }
     }
 
@@ -48,6 +50,7 @@ impl World {
             },
             &mut self.store,
             self.now,
+            self.fleet,
         )
     }
 
@@ -530,11 +533,26 @@ impl CounterStore for BrokenStore {
 fn an_unavailable_store_fails_closed() {
     let p = policy(r#"{"version":"1","tools":{"t":{"rate_limit":"5/minute"},"free":{}}}"#);
     let call = |tool| Call { tool, args: None };
-    let o = evaluate(&p, call("t"), Scopes::default(), &mut BrokenStore, NOW);
+    let o = evaluate(
+        &p,
+        call("t"),
+        Scopes::default(),
+        &mut BrokenStore,
+        NOW,
+        Fleet::Local,
+    );
     assert_eq!(o.verdict, Deny);
     assert!(o.reason.contains("Rate limiter unavailable"));
     assert_eq!(
-        evaluate(&p, call("free"), Scopes::default(), &mut BrokenStore, NOW).verdict,
+        evaluate(
+            &p,
+            call("free"),
+            Scopes::default(),
+            &mut BrokenStore,
+            NOW,
+            Fleet::Local
+        )
+        .verdict,
         Allow
     );
 }
@@ -557,4 +575,57 @@ fn tools_list_visibility() {
     let locked =
         policy(r#"{"version":"1","tools":{"a":{},"*":{"rules":[{"name":"x","action":"deny"}]}}}"#);
     assert!(!locked.lists("a"));
+}
+
+const MIXED: &str = r#"{"version":"1","default":"deny","tools":{"pay":{"limits":[
+    {"counter":"calls","window":"minute","max":2,"backend":"rls"},
+    {"counter":"spend","window":"day","max":100,"increment_from":"args.amount","backend":"rls"},
+    {"counter":"local","window":"minute","max":1}]}}}"#;
+
+#[test]
+fn fleet_counters_are_asked_before_anything_local_is_reserved() {
+    let mut w = World::new(MIXED);
+    w.fleet = Fleet::Ask;
+    let o = w.call("pay", r#"{"amount":2.5}"#);
+    assert_eq!(o.verdict, Verdict::Allow);
+    assert!(o.reservations.is_empty());
+    // The amount rounds up: a limit holds whichever way a server reads it.
+    assert_eq!(o.fleet, vec![(0, 1), (1, 3)]);
+    // Nothing local was taken while asking.
+    assert_eq!(w.store.total(), 0.0);
+}
+
+#[test]
+fn admitted_fleet_counters_leave_only_local_ones() {
+    let mut w = World::new(MIXED);
+    w.fleet = Fleet::Admitted;
+    let o = w.call("pay", r#"{"amount":0}"#);
+    assert_eq!(o.verdict, Verdict::Allow);
+    assert!(o.fleet.is_empty());
+    assert_eq!(o.reservations.len(), 1);
+    // The local limit still refuses the second call.
+    assert_eq!(
+        w.call("pay", r#"{"amount":0}"#).verdict,
+        Verdict::RateLimited
+    );
+}
+
+#[test]
+fn fleet_counters_that_add_nothing_are_not_asked() {
+    let mut w = World::new(
+        r#"{"version":"1","tools":{"pay":{"limits":[
+        {"counter":"spend","window":"day","max":100,"increment_from":"args.amount","backend":"rls"}]}}}"#,
+    );
+    w.fleet = Fleet::Ask;
+    let o = w.call("pay", r#"{"amount":0}"#);
+    assert_eq!(o.verdict, Verdict::Allow);
+    assert!(o.fleet.is_empty());
+}
+
+#[test]
+fn without_a_service_fleet_counters_count_here() {
+    let mut w = World::new(MIXED);
+    assert_eq!(w.call("pay", r#"{"amount":1}"#).verdict, Verdict::Allow);
+    let second = w.call("pay", r#"{"amount":1}"#);
+    assert_eq!(second.verdict, Verdict::RateLimited);
 }

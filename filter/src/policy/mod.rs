@@ -114,9 +114,25 @@ pub struct Counter {
     /// The `on_deny` text of the limit or rule that defined it.
     pub message: Option<String>,
     pub pointer: String,
+    /// Where it is written in the configuration (a JSON path), for errors
+    /// found once the whole configuration is read.
+    pub path: String,
     /// Stable prefix of the counter's store key: the same counter keeps its
     /// count across a configuration reload.
     pub key_prefix: String,
+    /// Who counts it: this proxy's shared data, or the fleet's Rate Limit
+    /// Service (SPEC §7.1).
+    pub backend: Backend,
+}
+
+/// Where a counter is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// Proxy-wasm shared data: one Envoy process (the default).
+    #[default]
+    Local,
+    /// `"backend": "rls"`: Envoy's Rate Limit Service, shared by a fleet.
+    Rls,
 }
 
 /// Fixed windows aligned to the epoch: `minute`, `hour` and `day` are the

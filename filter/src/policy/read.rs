@@ -8,7 +8,8 @@
 
 use super::condition::{read_condition, ArgPath, Subject};
 use super::{
-    Action, ActionKind, Check, CheckKind, Counter, Increment, Policy, Posture, Scope, Tool, Window,
+    Action, ActionKind, Backend, Check, CheckKind, Counter, Increment, Policy, Posture, Scope,
+    Tool, Window,
 };
 use crate::fields::{expect_array, expect_num, expect_str, Fields, Loc, Report};
 use crate::json::write::quote as quoted;
@@ -429,6 +430,7 @@ impl Reader<'_> {
         message: Option<String>,
         tool: &mut Tool,
     ) {
+        let mut backend = Backend::Local;
         let (max, window, scope) = match value {
             Json::Str(text) => {
                 let Some((count, window)) = text.split_once('/') else {
@@ -501,6 +503,7 @@ impl Reader<'_> {
                     .require("window", self.report)
                     .and_then(|(v, wloc)| read_window(v, &wloc, "rate_limit window", self.report));
                 let scope = self.read_scope(&mut f);
+                backend = self.read_backend(&mut f);
                 f.finish(self.report);
                 match (max, window) {
                     (Some(m), Some(w)) => (m, w, scope),
@@ -546,9 +549,29 @@ impl Reader<'_> {
                 )
             })),
             pointer: loc.pointer(),
+            path: loc.path(),
             key_prefix: String::new(),
+            backend,
         };
         self.add_counter(counter, loc, tool);
+    }
+
+    /// `backend`: `"local"` (the default) or `"rls"` (SPEC §7.1).
+    fn read_backend(&mut self, f: &mut Fields<'_, '_>) -> Backend {
+        match f.string("backend", self.report) {
+            None | Some(("local", _)) => Backend::Local,
+            Some(("rls", _)) => Backend::Rls,
+            Some((other, bloc)) => {
+                self.report.error(
+                    &bloc,
+                    format!(
+                        "unknown backend {} (expected \"local\" or \"rls\")",
+                        quoted(other)
+                    ),
+                );
+                Backend::Local
+            }
+        }
     }
 
     fn read_scope(&mut self, f: &mut Fields<'_, '_>) -> Scope {
@@ -610,6 +633,7 @@ impl Reader<'_> {
             CounterForm::State => None,
         };
         let scope = self.read_scope(&mut f);
+        let backend = self.read_backend(&mut f);
         let increment = f.take("increment");
         let increment_from = f.string("increment_from", self.report);
         let message = match form {
@@ -656,6 +680,9 @@ impl Reader<'_> {
         let (Some(name), Some(window), Some(increment)) = (name, window, increment) else {
             return;
         };
+        if backend == Backend::Rls && !rls_countable(&increment, max, loc, self.report) {
+            return;
+        }
         let counter = Counter {
             name,
             namespace: namespace.to_owned(),
@@ -665,7 +692,9 @@ impl Reader<'_> {
             max,
             message,
             pointer: loc.pointer(),
+            path: loc.path(),
             key_prefix: String::new(),
+            backend,
         };
         self.add_counter(counter, loc, tool);
     }
@@ -731,6 +760,19 @@ impl Reader<'_> {
                         .position(|c| c.namespace == ns && c.name == name)
                 });
             match found {
+                Some(index)
+                    if self
+                        .counters
+                        .get(index)
+                        .is_some_and(|c| c.backend == Backend::Rls) =>
+                {
+                    self.report.error(
+                        &pending.loc,
+                        format!(
+                            "condition reads state.{reference}, which the Rate Limit Service counts (backend \"rls\"): the service does not report a counter's value, so only its max can bound it"
+                        ),
+                    );
+                }
                 Some(index) => condition.subject = Subject::Counter(index),
                 None => self.report.error(
                     &pending.loc,
@@ -741,6 +783,42 @@ impl Reader<'_> {
             }
         }
     }
+}
+
+/// What the Rate Limit Service can count: a whole `hits_addend` per call
+/// and a whole `max`. A `state` block has no max (the conditions that read
+/// it bound it, and the service never reports a value), so it cannot be
+/// one of its counters.
+fn rls_countable(increment: &Increment, max: Option<Num>, loc: &Loc, report: &mut Report) -> bool {
+    let whole = |n: f64, top: f64| n.fract() == 0.0 && n <= top;
+    let mut ok = true;
+    if let Increment::By(n) = increment {
+        if !whole(n.as_f64(), f64::from(u32::MAX)) {
+            report.error(
+                loc,
+                format!("an RLS counter adds a whole number up to 4294967295 per call, not {n}"),
+            );
+            ok = false;
+        }
+    }
+    match max {
+        Some(m) if !whole(m.as_f64(), 9.0e15) => {
+            report.error(
+                loc,
+                format!("an RLS counter's max must be a whole number, not {m}"),
+            );
+            ok = false;
+        }
+        Some(_) => {}
+        None => {
+            report.error(
+                loc,
+                "a state counter cannot use backend \"rls\": the Rate Limit Service does not report counter values to conditions; use a limit or rate_limit with a max",
+            );
+            ok = false;
+        }
+    }
+    ok
 }
 
 #[derive(Clone, Copy, PartialEq)]

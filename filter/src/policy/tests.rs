@@ -420,3 +420,38 @@ fn absent_default_is_a_warning_not_an_error() {
         .message
         .contains("\"default\" is not set"));
 }
+
+#[test]
+fn rls_backend_errors() {
+    assert_error(
+        &with_tool(r#"{"limits":[{"counter":"c","window":"minute","max":3,"backend":"redis"}]}"#),
+        r#"tools.t.limits[0].backend: unknown backend "redis""#,
+    );
+    assert_error(
+        &with_tool(
+            r#"{"limits":[{"counter":"c","window":"minute","max":3,"increment":0.5,"backend":"rls"}]}"#,
+        ),
+        "tools.t.limits[0]: an RLS counter adds a whole number",
+    );
+    assert_error(
+        &with_tool(r#"{"limits":[{"counter":"c","window":"minute","max":2.5,"backend":"rls"}]}"#),
+        "tools.t.limits[0]: an RLS counter's max must be a whole number",
+    );
+    assert_error(
+        &with_rule(r#"{"name":"r","state":{"counter":"c","window":"minute","backend":"rls"}}"#),
+        "tools.t.rules[0].state: a state counter cannot use backend \"rls\"",
+    );
+    // The service never reports a value: no condition may read one.
+    assert_error(
+        &with_tool(
+            r#"{"limits":[{"counter":"c","window":"minute","max":3,"backend":"rls"}],
+               "require":[{"conditions":[{"path":"state.t.c","op":"lt","value":2}]}]}"#,
+        ),
+        "tools.t.require[0].conditions[0].path: condition reads state.t.c, which the Rate Limit Service counts",
+    );
+    let ok = errors(&with_tool(
+        r#"{"limits":[{"counter":"c","window":"minute","max":3,"backend":"rls"}],
+           "rate_limit":{"max":5,"window":60,"backend":"rls"}}"#,
+    ));
+    assert!(ok.is_empty(), "{ok:?}");
+}
