@@ -583,6 +583,12 @@ fn read_rls(value: &Json<'_>, loc: &Loc, report: &mut Report) -> Option<RlsServi
             None => {}
         }
     }
+    if service.cluster.len() > MAX_GRPC_CLUSTER {
+        report.error(
+            &loc.key("cluster"),
+            format!("cluster must be at most {MAX_GRPC_CLUSTER} bytes"),
+        );
+    }
     read_outside_common(
         &mut f,
         &mut service.timeout_ms,
@@ -653,6 +659,10 @@ fn read_approval(value: &Json<'_>, loc: &Loc, report: &mut Report) -> Option<App
     f.finish(report);
     (!service.cluster.is_empty()).then_some(service)
 }
+
+/// The longest gRPC cluster name: the host is handed a `GrpcService`
+/// message naming it, whose one-byte lengths keep it valid text.
+const MAX_GRPC_CLUSTER: usize = 120;
 
 /// The longest an outside answer may be waited for: the request is held
 /// meanwhile.

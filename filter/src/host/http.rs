@@ -4,7 +4,7 @@
 use super::abi::{self, LogLevel};
 use super::plugin::{Plugin, SharedCells, VERDICTS};
 use crate::engine::counters::{CasStore, CounterStore};
-use crate::stream::{Action, Headers, Host, Level, Metric, OutsideCall, Stream};
+use crate::stream::{Action, GrpcCall, Headers, Host, Level, Metric, OutsideCall, Stream};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action as ProxyAction;
 use std::rc::Rc;
@@ -45,6 +45,10 @@ impl Http {
 }
 
 impl Context for Http {
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        self.rls_answer(token_id, status_code, response_size);
+    }
+
     /// The answer of a service the stream called out to (the approval
     /// service). Envoy answers a timeout or an unknown cluster with a 5xx of
     /// its own and a reset with no headers at all.
@@ -70,6 +74,24 @@ impl Context for Http {
         let body = abi::buffer(abi::HTTP_CALL_RESPONSE_BODY, 0, body_size).unwrap_or_default();
         self.run(|s, h| {
             s.on_outside_answer(&plugin.config, h, status, &body);
+            Action::Continue
+        });
+    }
+}
+
+impl Http {
+    /// The Rate Limit Service's answer: the SDK calls `on_grpc_call_response`
+    /// with status 0 and the message's size, or with the call's failure.
+    fn rls_answer(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        let Some(plugin) = self.plugin.clone() else {
+            return;
+        };
+        let body = match status_code {
+            0 => abi::buffer(abi::GRPC_RECEIVE_BUFFER, 0, response_size).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        self.run(|s, h| {
+            s.on_rls_answer(&plugin.config, h, token_id, status_code, &body);
             Action::Continue
         });
     }
@@ -211,6 +233,7 @@ impl Host for HostCalls {
             }
             Metric::Rollback => m.rollbacks,
             Metric::ApprovalError => m.approval_errors,
+            Metric::RlsError => m.rls_errors,
         };
         if let Some(id) = id {
             abi::increment(id, 1);
@@ -237,6 +260,22 @@ impl Host for HostCalls {
             std::time::Duration::from_millis(call.timeout_ms),
         )
         .is_ok()
+    }
+
+    fn call_grpc(&mut self, call: &GrpcCall<'_>) -> Option<u32> {
+        // The SDK's call, so its dispatcher routes the answer back to this
+        // stream. The service is a serialized `GrpcService`, never a bare
+        // name Envoy might misread.
+        let service = std::str::from_utf8(call.service).ok()?;
+        proxy_wasm::hostcalls::dispatch_grpc_call(
+            service,
+            call.service_name,
+            call.method,
+            Vec::new(),
+            Some(call.message),
+            std::time::Duration::from_millis(call.timeout_ms),
+        )
+        .ok()
     }
 
     fn resume_request(&mut self) {

@@ -30,6 +30,7 @@ pub struct Metrics {
     pub cas_retries: Option<u32>,
     pub rollbacks: Option<u32>,
     pub approval_errors: Option<u32>,
+    pub rls_errors: Option<u32>,
 }
 
 pub const VERDICTS: [Verdict; 5] = [
@@ -68,6 +69,7 @@ impl Metrics {
         m.cas_retries = abi::define_counter("mcp_policy.counter.cas_retries");
         m.rollbacks = abi::define_counter("mcp_policy.counter.rollbacks");
         m.approval_errors = abi::define_counter("mcp_policy.approval.errors");
+        m.rls_errors = abi::define_counter("mcp_policy.rls.errors");
         m
     }
 }

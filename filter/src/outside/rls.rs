@@ -344,7 +344,8 @@ fn read_reset_header(bytes: &[u8]) -> Option<Option<u64>> {
         return Some(None);
     }
     let seconds = value.iter().fold(0u64, |n, d| {
-        n.saturating_mul(10).saturating_add(u64::from(d.wrapping_sub(b'0')))
+        n.saturating_mul(10)
+            .saturating_add(u64::from(d.wrapping_sub(b'0')))
     });
     Some(Some(seconds.saturating_mul(1000)))
 }

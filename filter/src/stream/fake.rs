@@ -3,7 +3,7 @@
 //! filter does, for the tests here, in `tests/` and in the fuzz targets.
 //! Compiled for tests or with feature `fake-host`; never into the .wasm.
 
-use super::{Headers, Host, Level, Metric, OutsideCall};
+use super::{GrpcCall, Headers, Host, Level, Metric, OutsideCall};
 use crate::config::RequestFacts;
 use crate::engine::counters::{CounterStore, MemoryStore};
 use std::borrow::Cow;
@@ -52,6 +52,17 @@ pub struct Call {
     pub timeout_ms: u64,
 }
 
+/// A unary gRPC call the filter sent (`Host::call_grpc`), owned; its token
+/// is its place in `FakeHost::grpc_calls` plus one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grpc {
+    pub service: Vec<u8>,
+    pub service_name: String,
+    pub method: String,
+    pub message: Vec<u8>,
+    pub timeout_ms: u64,
+}
+
 /// The proxy, as `Stream` sees it. `body` is the request body buffered so
 /// far; `response_chunk` the current response body chunk. Removed headers
 /// stay in `request_headers` / `response_headers` but are no longer read.
@@ -77,7 +88,9 @@ pub struct FakeHost {
     pub store: MemoryStore,
     /// Every call sent outside the proxy, in order.
     pub calls: Vec<Call>,
-    /// `call_out` fails: the host knows no such cluster.
+    /// Every unary gRPC call sent, in order.
+    pub grpc_calls: Vec<Grpc>,
+    /// `call_out` and `call_grpc` fail: the host knows no such cluster.
     pub refuse_calls: bool,
     /// How many times a held request was let go on upstream.
     pub resumed: usize,
@@ -182,6 +195,16 @@ impl Host for FakeHost {
             timeout_ms: call.timeout_ms,
         });
         !self.refuse_calls
+    }
+    fn call_grpc(&mut self, call: &GrpcCall<'_>) -> Option<u32> {
+        self.grpc_calls.push(Grpc {
+            service: call.service.to_vec(),
+            service_name: call.service_name.to_owned(),
+            method: call.method.to_owned(),
+            message: call.message.to_vec(),
+            timeout_ms: call.timeout_ms,
+        });
+        (!self.refuse_calls).then(|| u32::try_from(self.grpc_calls.len()).unwrap_or(u32::MAX))
     }
     fn resume_request(&mut self) {
         self.resumed = self.resumed.saturating_add(1);

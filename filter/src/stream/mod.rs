@@ -32,11 +32,13 @@ pub use watch::Handoff;
 use crate::config::{Caller, Config, RequestFacts};
 use crate::decision::{codes, ApprovalLink, Decision, Verdict};
 use crate::engine::counters::{release_all, CounterStore, Reservation};
+use crate::engine::Fleet;
 use crate::json::write::quote;
 use crate::json::{self, Json};
-use crate::judge::{judge_request, refused, Approved, Context, Routing};
+use crate::judge::{judge_request_in, refused, Approved, Context, Routing};
 use crate::mcp::{self, Refusal, Sniff};
 use crate::outside::approval::{self, Answer, OnUnavailable};
+use crate::outside::rls::{self, Hit};
 use crate::respond;
 use std::borrow::Cow;
 use watch::Watcher;
@@ -70,6 +72,8 @@ pub enum Metric<'a> {
     Rollback,
     /// The approval service could not be asked, or gave no answer.
     ApprovalError,
+    /// The Rate Limit Service could not be asked, or gave no answer.
+    RlsError,
 }
 
 /// What the stream needs from the proxy.
@@ -102,6 +106,9 @@ pub trait Host {
     /// through `Stream::on_outside_answer`. `false` when it could not be
     /// sent (the host knows no such cluster).
     fn call_out(&mut self, call: &OutsideCall<'_>) -> bool;
+    /// Sends a unary gRPC call; its answer comes to `Stream::on_rls_answer`
+    /// with the token returned here. `None`: it could not be sent.
+    fn call_grpc(&mut self, call: &GrpcCall<'_>) -> Option<u32>;
     /// Lets a request that was held for an outside answer go on upstream.
     fn resume_request(&mut self);
 }
@@ -113,6 +120,17 @@ pub struct OutsideCall<'a> {
     pub cluster: &'a str,
     pub path: &'a str,
     pub body: &'a [u8],
+    pub timeout_ms: u64,
+}
+
+/// A unary gRPC call to a service outside the proxy (the Rate Limit
+/// Service): `service` is the serialized `GrpcService` naming its cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcCall<'a> {
+    pub service: &'a [u8],
+    pub service_name: &'a str,
+    pub method: &'a str,
+    pub message: &'a [u8],
     pub timeout_ms: u64,
 }
 
@@ -141,7 +159,8 @@ enum Phase {
     /// Let through without judging (no body, or a body that cannot be JSON).
     Passed,
     /// Judged, and held until a service outside the proxy answers (the
-    /// approval service, SPEC §7.2): nothing has gone upstream.
+    /// approval service, SPEC §7.2; the Rate Limit Service, §7.1): nothing
+    /// has gone upstream.
     Waiting,
     /// Judged and allowed.
     Allowed,
@@ -149,15 +168,32 @@ enum Phase {
     Replied,
 }
 
-/// A request held for the approval service: its body (judged again, with
-/// the approval, when it comes), the call's digest, and the decision that
-/// stands while nobody has decided.
+/// A request held for an outside answer: its body (judged again when the
+/// answer lets it run), the decision that stands meanwhile, and what is
+/// awaited.
 #[derive(Debug)]
 struct Held {
     body: Vec<u8>,
-    digest: String,
-    elicits_url: bool,
     pending: Decision,
+    /// The approval it was judged with (call digest, why it may run):
+    /// a call approved by a person may still wait for the Rate Limit Service.
+    approved: Option<(String, String)>,
+    wait: Wait,
+}
+
+#[derive(Debug)]
+enum Wait {
+    /// The approval service, about the call with this digest.
+    Approval { digest: String, elicits_url: bool },
+    /// The Rate Limit Service: the hits asked about, the requests not yet
+    /// answered (token, the hits each carries), and what the answered ones
+    /// said that stops the call.
+    Fleet {
+        hits: Vec<Hit>,
+        open: Vec<(u32, Vec<usize>)>,
+        over: Option<(Option<usize>, Option<u64>)>,
+        unavailable: Option<String>,
+    },
 }
 
 /// How much of a body is read to tell whether it might be JSON.
@@ -414,7 +450,7 @@ impl Stream {
             self.phase = Phase::Passed;
             return Action::Continue;
         }
-        self.judge_body(config, host, &body, None)
+        self.judge_body(config, host, &body, None, Fleet::Ask)
     }
 
     fn context<'s>(
@@ -445,6 +481,7 @@ impl Stream {
         host: &mut dyn Host,
         body: &[u8],
         approved: Option<Approved<'_>>,
+        fleet: Fleet,
     ) -> Action {
         let mut fallback = None;
         let ctx = self.context(config, host, &mut fallback);
@@ -456,7 +493,7 @@ impl Stream {
             path: &self.request.path,
         };
         let (parsed, judgement) =
-            match judge_request(config, body, routing, ctx, host.counters(), approved) {
+            match judge_request_in(config, body, routing, ctx, host.counters(), approved, fleet) {
                 Ok(judged) => judged,
                 Err(refusal) => {
                     let other_json = !self.mcp_path
@@ -482,9 +519,12 @@ impl Stream {
             };
             let held = Held {
                 body: body.to_vec(),
-                digest: question.digest,
-                elicits_url: question.elicits_url,
                 pending: judgement.decision,
+                approved: None,
+                wait: Wait::Approval {
+                    digest: question.digest,
+                    elicits_url: question.elicits_url,
+                },
             };
             if host.call_out(&call) {
                 self.phase = Phase::Waiting;
@@ -492,6 +532,24 @@ impl Stream {
                 return Action::Pause;
             }
             return self.approval_unavailable(config, host, held, "it could not be called");
+        }
+        if let (false, Some(service)) = (judgement.fleet.is_empty(), &config.rls) {
+            // Counters the fleet shares: ask the Rate Limit Service, and
+            // hold the request. Local counters are reserved once it admits
+            // (a batch's other calls may have reserved some: give them back).
+            release_all(host.counters(), &judgement.reservations);
+            let held = Held {
+                body: body.to_vec(),
+                pending: judgement.decision,
+                approved: approved.map(|a| (a.digest.to_owned(), a.why.to_owned())),
+                wait: Wait::Fleet {
+                    hits: Vec::new(),
+                    open: Vec::new(),
+                    over: None,
+                    unavailable: None,
+                },
+            };
+            return self.ask_fleet(config, host, service, held, judgement.fleet);
         }
         let action = self.finish(
             config,
@@ -529,7 +587,13 @@ impl Stream {
         if self.phase != Phase::Waiting {
             return;
         }
-        let Some(held) = self.held.take() else {
+        let Some(held) = self
+            .held
+            .take_if(|h| matches!(h.wait, Wait::Approval { .. }))
+        else {
+            return;
+        };
+        let Wait::Approval { elicits_url, .. } = held.wait else {
             return;
         };
         let action = match approval::read_answer(status, body) {
@@ -553,7 +617,7 @@ impl Stream {
                 d.approval = Some(ApprovalLink {
                     url,
                     elicitation_id,
-                    elicits_url: held.elicits_url,
+                    elicits_url,
                 });
                 self.finish(config, host, d, Vec::new(), &held.body)
             }
@@ -575,6 +639,146 @@ impl Stream {
         if action == Action::Continue {
             host.resume_request();
         }
+    }
+
+    /// Sends the Rate Limit Service one request per amount (`rls::asks`)
+    /// and holds the request until every one is answered.
+    fn ask_fleet(
+        &mut self,
+        config: &Config,
+        host: &mut dyn Host,
+        service: &rls::RlsService,
+        mut held: Held,
+        hits: Vec<Hit>,
+    ) -> Action {
+        let grpc_service = rls::grpc_service(&service.cluster);
+        let mut open = Vec::new();
+        let mut unsent = None;
+        for ask in rls::asks(&service.domain, &hits) {
+            let call = GrpcCall {
+                service: &grpc_service,
+                service_name: rls::SERVICE,
+                method: rls::METHOD,
+                message: &ask.message,
+                timeout_ms: service.timeout_ms,
+            };
+            match host.call_grpc(&call) {
+                Some(token) => open.push((token, ask.hits)),
+                None => unsent = Some("it could not be called".to_owned()),
+            }
+        }
+        let no_answer_to_wait_for = open.is_empty();
+        held.wait = Wait::Fleet {
+            hits,
+            open,
+            over: None,
+            unavailable: unsent,
+        };
+        if no_answer_to_wait_for {
+            return self.fleet_decided(config, host, held);
+        }
+        self.phase = Phase::Waiting;
+        self.held = Some(Box::new(held));
+        Action::Pause
+    }
+
+    /// The Rate Limit Service's answer to the request sent with `token`:
+    /// `grpc_status` 0 with the response `body`, or the call's failure.
+    pub fn on_rls_answer(
+        &mut self,
+        config: &Config,
+        host: &mut dyn Host,
+        token: u32,
+        grpc_status: u32,
+        body: &[u8],
+    ) {
+        if self.phase != Phase::Waiting {
+            return;
+        }
+        let Some(Wait::Fleet {
+            open,
+            over,
+            unavailable,
+            ..
+        }) = self.held.as_deref_mut().map(|h| &mut h.wait)
+        else {
+            return;
+        };
+        let Some(at) = open.iter().position(|(t, _)| *t == token) else {
+            return;
+        };
+        let (_, asked) = open.remove(at);
+        match rls::read_answer(grpc_status, body, asked.len()) {
+            rls::Answer::Admitted => {}
+            rls::Answer::OverLimit { hit, reset_ms } => {
+                let hit = hit.and_then(|i| asked.get(i)).or(asked.first()).copied();
+                over.get_or_insert((hit, reset_ms));
+            }
+            rls::Answer::Unavailable { why } => {
+                unavailable.get_or_insert(why);
+            }
+        }
+        if !open.is_empty() {
+            return;
+        }
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        if self.fleet_decided(config, host, *held) == Action::Continue {
+            host.resume_request();
+        }
+    }
+
+    /// Every request to the Rate Limit Service is answered (or could not be
+    /// sent): refuse the call, or judge it again with the service's
+    /// counters admitted, reserving the local ones.
+    fn fleet_decided(&mut self, config: &Config, host: &mut dyn Host, held: Held) -> Action {
+        let Wait::Fleet {
+            hits,
+            over,
+            unavailable,
+            ..
+        } = &held.wait
+        else {
+            return Action::Pause;
+        };
+        if let Some((hit, reset_ms)) = over {
+            let hit = hit.and_then(|i| hits.get(i)).or(hits.first());
+            let mut d = held.pending.clone();
+            let (rule, reason) = hit.map_or_else(
+                || (d.rule.clone(), "Rate limit reached".to_owned()),
+                |h| (h.pointer.clone(), h.reason.clone()),
+            );
+            rate_limit(&mut d, &rule, &reason, *reset_ms);
+            for e in &mut d.elements {
+                rate_limit(e, &rule, &reason, *reset_ms);
+            }
+            return self.finish(config, host, d, Vec::new(), &held.body);
+        }
+        if let Some(why) = unavailable {
+            host.log(
+                Level::Warn,
+                &format!("mcp_policy: the Rate Limit Service is unavailable: {why}"),
+            );
+            host.metric(Metric::RlsError);
+            let allow = config
+                .rls
+                .as_ref()
+                .is_some_and(|r| r.on_unavailable == OnUnavailable::Allow);
+            if !allow {
+                let mut d = held.pending.clone();
+                d.decision = Verdict::Deny;
+                d.code = codes::DENIED;
+                d.reason =
+                    format!("Rate limiter unavailable, call refused: the Rate Limit Service {why}");
+                return self.finish(config, host, d, Vec::new(), &held.body);
+            }
+        }
+        let approved = held
+            .approved
+            .as_ref()
+            .map(|(digest, why)| Approved { digest, why });
+        self.judge_body(config, host, &held.body, approved, Fleet::Admitted)
     }
 
     /// The approval service could not say: `approval.on_unavailable`.
@@ -628,11 +832,11 @@ impl Stream {
         held: &Held,
         why: &str,
     ) -> Action {
-        let approved = Approved {
-            digest: &held.digest,
-            why,
+        let Wait::Approval { digest, .. } = &held.wait else {
+            return Action::Pause;
         };
-        self.judge_body(config, host, &held.body, Some(approved))
+        let approved = Approved { digest, why };
+        self.judge_body(config, host, &held.body, Some(approved), Fleet::Ask)
     }
 
     fn refuse(&mut self, config: &Config, host: &mut dyn Host, refusal: &Refusal) -> Action {
@@ -723,6 +927,17 @@ impl Stream {
             .get_or_insert_with(|| Watcher::new(std::mem::take(&mut self.handoff)));
         watcher.on_log(host);
     }
+}
+
+/// A decision refused by the Rate Limit Service (a batch's every element:
+/// it was asked about them together).
+fn rate_limit(d: &mut Decision, rule: &str, reason: &str, reset_ms: Option<u64>) {
+    d.decision = Verdict::RateLimited;
+    d.code = codes::RATE_LIMITED;
+    d.rule = rule.to_owned();
+    d.reason = reason.to_owned();
+    d.retry_after_ms = reset_ms;
+    d.counters.clear();
 }
 
 /// The session that keys `scope: "session"` counters: `Mcp-Session-Id` on

@@ -1006,3 +1006,154 @@ fn the_answer_resumes_or_answers_the_held_request() {
     assert_eq!(z.host.state("mcp_policy.decision"), Some("deny"));
     assert!(z.host.metrics.iter().any(|m| m == "ApprovalError"));
 }
+
+// ------------------------------------------------- Rate Limit Service
+
+const FLEET: &str = r#"{"policy":{"version":"1","default":"deny","tools":{
+    "pay":{"limits":[{"counter":"calls","window":"minute","max":2,"backend":"rls"},
+                     {"counter":"spend","window":"day","max":100,"increment_from":"args.amount","backend":"rls"},
+                     {"counter":"here","window":"minute","max":5}]},
+    "echo":{"rate_limit":{"max":3,"window":60,"backend":"rls"}}}},
+    "rls":{"cluster":"ratelimit","domain":"mcp","timeout_ms":150}}"#;
+
+fn pay(id: u32, amount: u32) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"pay","arguments":{{"amount":{amount}}}}}}}"#
+    )
+}
+
+const RLS_OK: &[u8] = b"\x08\x01";
+/// OVER_LIMIT; statuses: descriptors[0] OK, the first hit over with 30 s to reset.
+const RLS_OVER: &[u8] = b"\x08\x02\x12\x02\x08\x01\x12\x06\x08\x02\x22\x02\x08\x1e";
+
+#[test]
+fn a_fleet_counted_call_waits_for_the_service_with_nothing_reserved() {
+    let config = config(FLEET);
+    let mut x = Exchange::post("/mcp");
+    let actions = x.send(&config, call(1, "echo").as_bytes());
+    assert_eq!(actions.last(), Some(&Action::Pause));
+    assert_eq!(x.host.grpc_calls.len(), 1);
+    let g = &x.host.grpc_calls[0];
+    assert_eq!(g.service, b"\x0a\x0b\x0a\x09ratelimit");
+    assert_eq!(
+        g.service_name,
+        "envoy.service.ratelimit.v3.RateLimitService"
+    );
+    assert_eq!(g.method, "ShouldRateLimit");
+    assert_eq!(g.timeout_ms, 150);
+    assert!(g.message.starts_with(b"\x0a\x03mcp"));
+    // No identity on the wire: the scope value is a digest.
+    assert!(!String::from_utf8_lossy(&g.message).contains("anonymous"));
+    assert!(x.host.state("mcp_policy.decision").is_none());
+    x.stream.on_rls_answer(&config, &mut x.host, 1, 0, RLS_OK);
+    assert_eq!(x.host.resumed, 1);
+    assert_eq!(x.host.state("mcp_policy.decision"), Some("allow"));
+    // An answer for another token, or a second one, changes nothing.
+    x.stream.on_rls_answer(&config, &mut x.host, 1, 0, RLS_OVER);
+    assert_eq!(x.host.resumed, 1);
+}
+
+#[test]
+fn local_counters_are_reserved_only_after_the_service_admits() {
+    let config = config(FLEET);
+    let mut x = Exchange::post("/mcp");
+    x.send(&config, pay(1, 7).as_bytes());
+    // Two amounts (1 call, 7 spent): two requests, one hits_addend each.
+    assert_eq!(x.host.grpc_calls.len(), 2);
+    assert!(x.host.grpc_calls[0].message.ends_with(b"\x18\x01"));
+    assert!(x.host.grpc_calls[1].message.ends_with(b"\x18\x07"));
+    assert_eq!(x.host.store.total(), 0.0);
+    x.stream.on_rls_answer(&config, &mut x.host, 2, 0, RLS_OK);
+    assert_eq!(x.host.resumed, 0, "one answer of two");
+    x.stream.on_rls_answer(&config, &mut x.host, 1, 0, RLS_OK);
+    assert_eq!(x.host.resumed, 1);
+    assert_eq!(x.host.store.total(), 1.0, "the local counter, once");
+}
+
+#[test]
+fn over_the_fleet_limit_is_rate_limited_with_the_services_reset() {
+    let config = config(FLEET);
+    let mut x = Exchange::post("/mcp");
+    x.send(&config, pay(1, 7).as_bytes());
+    x.stream.on_rls_answer(&config, &mut x.host, 1, 0, RLS_OK);
+    x.stream.on_rls_answer(&config, &mut x.host, 2, 0, RLS_OVER);
+    assert_eq!(x.host.resumed, 0);
+    assert_eq!(x.host.state("mcp_policy.decision"), Some("rate_limited"));
+    assert_eq!(x.host.store.total(), 0.0, "nothing local taken");
+    let (status, body) = &x.host.replies[0];
+    assert_eq!(*status, 200);
+    assert!(body.contains("spend"), "{body}");
+    let log = x.host.logs.borrow();
+    let line = log
+        .iter()
+        .find(|(_, l)| l.starts_with("mcp_policy decision"))
+        .unwrap();
+    assert!(line.1.contains(r#""retry_after_ms":30000"#), "{}", line.1);
+    assert!(
+        line.1.contains(r#""rule":"/tools/pay/limits/1""#),
+        "{}",
+        line.1
+    );
+}
+
+#[test]
+fn an_unavailable_service_follows_on_unavailable() {
+    for (on_unavailable, decision) in [("deny", "deny"), ("allow", "allow")] {
+        let config = config(&FLEET.replace(
+            r#""timeout_ms":150"#,
+            &format!(r#""timeout_ms":150,"on_unavailable":"{on_unavailable}""#),
+        ));
+        // A failed call (gRPC 14 UNAVAILABLE, a timeout) ...
+        let mut x = Exchange::post("/mcp");
+        x.send(&config, call(1, "echo").as_bytes());
+        x.stream.on_rls_answer(&config, &mut x.host, 1, 14, b"");
+        assert_eq!(x.host.state("mcp_policy.decision"), Some(decision));
+        assert!(x.host.metrics.iter().any(|m| m == "RlsError"));
+        // ... an answer that does not read, or one that cannot be sent.
+        let mut y = Exchange::post("/mcp");
+        y.send(&config, call(1, "echo").as_bytes());
+        y.stream.on_rls_answer(&config, &mut y.host, 1, 0, b"\x08");
+        assert_eq!(y.host.state("mcp_policy.decision"), Some(decision));
+        let mut z = Exchange::post("/mcp");
+        z.host.refuse_calls = true;
+        z.send(&config, call(1, "echo").as_bytes());
+        assert_eq!(z.host.state("mcp_policy.decision"), Some(decision));
+        assert_eq!(z.host.replies.is_empty(), decision == "allow");
+    }
+}
+
+#[test]
+fn an_approved_call_then_asks_the_service() {
+    let config = config(
+        r#"{"policy":{"version":"1","default":"deny","tools":{
+        "pay":{"action":"require_approval","rate_limit":{"max":1,"window":60,"backend":"rls"}}}},
+        "approval":{"cluster":"approvals"},"rls":{"cluster":"ratelimit","domain":"mcp"}}"#,
+    );
+    let mut x = Exchange::post("/mcp");
+    x.send(&config, call(1, "pay").as_bytes());
+    assert_eq!(x.host.calls.len(), 1, "the person first");
+    assert!(
+        x.host.grpc_calls.is_empty(),
+        "a pending call takes no quota"
+    );
+    x.stream.on_outside_answer(
+        &config,
+        &mut x.host,
+        Some(200),
+        br#"{"status":"approved","approver":"alice"}"#,
+    );
+    assert_eq!(x.host.resumed, 0);
+    assert_eq!(x.host.grpc_calls.len(), 1, "then the fleet's limit");
+    x.stream.on_rls_answer(&config, &mut x.host, 1, 0, RLS_OK);
+    assert_eq!(x.host.resumed, 1);
+    assert_eq!(x.host.state("mcp_policy.decision"), Some("allow"));
+}
+
+#[test]
+fn a_denied_call_never_asks_the_service() {
+    let config = config(FLEET);
+    let mut x = Exchange::post("/mcp");
+    x.send(&config, call(1, "other").as_bytes());
+    assert!(x.host.grpc_calls.is_empty());
+    assert_eq!(x.host.state("mcp_policy.decision"), Some("deny"));
+}
