@@ -7,11 +7,16 @@
 //!   the decision of SPEC §6 on stdout, as the filter would log it for the
 //!   first such request (counters start empty).
 //! - `convert POLICY.yaml`: the same policy as JSON.
+//! - `rls-config CONFIG --format limitador|envoy-ratelimit`: the Rate Limit
+//!   Service's limits file for the configuration's `"backend": "rls"`
+//!   counters (`rls_config`).
 //! - `approvals serve --listen ADDR --db FILE --approver NAME=SHA256HEX...`:
 //!   the human approval service of SPEC §7.2 (`mcp_policy_approvals`).
 //!
 //! CONFIG is the filter's JSON configuration or a bare policy; a `.yaml` or
 //! `.yml` file is converted first, so Intercept policies check as they are.
+
+mod rls_config;
 
 use clap::{Parser, Subcommand};
 use mcp_policy::config::{Config, RequestFacts};
@@ -54,6 +59,13 @@ enum Command {
     },
     /// Print an Intercept YAML policy as JSON.
     Convert { policy: PathBuf },
+    /// The Rate Limit Service's limits file for every counter with
+    /// "backend": "rls" (SPEC §7.1), for Limitador or envoyproxy/ratelimit.
+    RlsConfig {
+        config: PathBuf,
+        #[arg(long, value_enum)]
+        format: rls_config::Format,
+    },
     /// The human approval service (SPEC §7.2).
     Approvals {
         #[command(subcommand)]
@@ -111,6 +123,7 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
+        Command::RlsConfig { config, format } => rls_limits(&config, format),
         Command::Approvals {
             command:
                 ApprovalsCommand::Serve {
@@ -135,6 +148,22 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+    }
+}
+
+/// `rls-config`: the limits file on stdout, or why it cannot be written.
+fn rls_limits(path: &Path, format: rls_config::Format) -> ExitCode {
+    let config = match load(path) {
+        Ok((_, Ok(config))) => config,
+        Ok((_, Err(errors))) => return report_invalid(path, &errors),
+        Err(message) => return fail(&message),
+    };
+    match rls_config::render(&config, format) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => report_invalid(path, &errors),
     }
 }
 
