@@ -313,7 +313,14 @@ fn valid_config(bytes: &[u8], c: &Config) {
                     identity: "agent",
                     session: "s",
                 };
-                let o = evaluate(p, call, scopes, &mut store, crate::NOW_MS);
+                let o = evaluate(
+                    p,
+                    call,
+                    scopes,
+                    &mut store,
+                    crate::NOW_MS,
+                    mcp_policy::engine::Fleet::Local,
+                );
                 // Without an approval service, ApprovalPending ends as a
                 // denial (judge); tools/list leaves such tools out.
                 if !p.lists(name) && o.verdict != Verdict::ApprovalPending {
@@ -894,4 +901,21 @@ fn one_response(style: Style, d: &Decision, v: &Value, top: bool) {
         assert_eq!(e["data"]["decision"], label, "error.data.decision");
     }
     let _ = top;
+}
+
+/// Bytes as the Rate Limit Service's answer (`outside::rls::read_answer`):
+/// never a panic, a refused hit always one of the request's, and nothing
+/// but gRPC status 0 ever admits.
+pub fn rls_answer(bytes: &[u8]) {
+    use mcp_policy::outside::rls::{read_answer, Answer};
+    let hits = usize::from(bytes.first().copied().unwrap_or(0) % 4);
+    match read_answer(0, bytes, hits) {
+        Answer::OverLimit { hit: Some(i), .. } => assert!(i < hits, "hit {i} of {hits}"),
+        Answer::Admitted => assert!(!bytes.is_empty(), "an empty answer admits nothing"),
+        _ => {}
+    }
+    assert!(matches!(
+        read_answer(14, bytes, hits),
+        Answer::Unavailable { .. }
+    ));
 }
