@@ -390,13 +390,8 @@ fn judge_message(
             .iter()
             .filter_map(|&(index, amount)| {
                 let counter = policy.counters.get(index)?;
-                Some(Hit {
-                    id: rls::counter_id(counter),
-                    scope: rls::scope_value(counter.scope, identity, session),
-                    amount,
-                    pointer: counter.pointer.clone(),
-                    reason: limit_reason(counter),
-                })
+                let reason = limit_reason(counter);
+                Some(Hit::new(counter, amount, identity, session, reason))
             })
             .collect(),
         _ => Vec::new(),

@@ -79,6 +79,27 @@ pub fn scope_value(scope: Scope, identity: &str, session: &str) -> String {
     out
 }
 
+impl Hit {
+    /// A hit of `amount` on `counter` for the caller with `identity` and
+    /// `session`; `reason` is what the agent is told if it is over.
+    #[inline(never)]
+    pub fn new(
+        counter: &Counter,
+        amount: u32,
+        identity: &str,
+        session: &str,
+        reason: String,
+    ) -> Hit {
+        Hit {
+            id: counter_id(counter),
+            scope: scope_value(counter.scope, identity, session),
+            amount,
+            pointer: counter.pointer.clone(),
+            reason,
+        }
+    }
+}
+
 /// One counter a call adds to, kept by the service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
@@ -101,25 +122,17 @@ pub struct Ask {
 }
 
 /// The requests for `hits`: one per distinct amount, in order of first
-/// appearance. The same counter and scope hit twice (a batch) is one hit of
-/// their sum.
+/// appearance.
 pub fn asks(domain: &str, hits: &[Hit]) -> Vec<Ask> {
-    let mut groups: Vec<(u32, Vec<usize>)> = Vec::new();
-    for (i, hit) in hits.iter().enumerate() {
-        match groups.iter_mut().find(|(amount, _)| *amount == hit.amount) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((hit.amount, vec![i])),
+    let mut amounts: Vec<u32> = Vec::new();
+    for hit in hits {
+        if !amounts.contains(&hit.amount) {
+            amounts.push(hit.amount);
         }
     }
-    groups
+    amounts
         .into_iter()
-        .map(|(amount, members)| {
-            let chosen: Vec<&Hit> = members.iter().filter_map(|&i| hits.get(i)).collect();
-            Ask {
-                message: request(domain, &chosen, amount),
-                hits: members,
-            }
-        })
+        .map(|amount| request(domain, hits, amount))
         .collect()
 }
 
@@ -138,32 +151,42 @@ pub fn merge(hits: Vec<Hit>) -> Vec<Hit> {
     out
 }
 
-/// `RateLimitRequest { domain = 1, descriptors = 2, hits_addend = 3 }`.
-fn request(domain: &str, hits: &[&Hit], amount: u32) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64usize.saturating_add(hits.len().saturating_mul(160)));
+/// `RateLimitRequest { domain = 1, descriptors = 2, hits_addend = 3 }` for
+/// the hits of `amount`.
+#[inline(never)]
+fn request(domain: &str, hits: &[Hit], amount: u32) -> Ask {
+    let chosen = || hits.iter().filter(move |h| h.amount == amount);
+    let mut out = Vec::with_capacity(256);
     put_bytes(&mut out, 1, domain.as_bytes());
     let mut combined = Vec::new();
-    for hit in hits {
-        let key = format!("{ENTRY_PREFIX}{}", hit.id);
-        put_entry(&mut combined, &key, &hit.scope);
+    for hit in chosen() {
+        let key = [ENTRY_PREFIX.as_bytes(), hit.id.as_bytes()].concat();
+        put_entry(&mut combined, &key, hit.scope.as_bytes());
     }
     put_bytes(&mut out, 2, &combined);
-    for hit in hits {
+    for hit in chosen() {
         let mut one = Vec::new();
-        put_entry(&mut one, COUNTER_KEY, &hit.id);
-        put_entry(&mut one, SCOPE_KEY, &hit.scope);
+        put_entry(&mut one, COUNTER_KEY.as_bytes(), hit.id.as_bytes());
+        put_entry(&mut one, SCOPE_KEY.as_bytes(), hit.scope.as_bytes());
         put_bytes(&mut out, 2, &one);
     }
-    put_varint(&mut out, 3 << 3, u64::from(amount));
-    out
+    push_varint(&mut out, 3 << 3);
+    push_varint(&mut out, u64::from(amount));
+    Ask {
+        message: out,
+        hits: (0..hits.len())
+            .filter(|&i| hits.get(i).is_some_and(|h| h.amount == amount))
+            .collect(),
+    }
 }
 
 /// `RateLimitDescriptor.Entry { key = 1, value = 2 }` as field 1 of a
 /// descriptor.
-fn put_entry(out: &mut Vec<u8>, key: &str, value: &str) {
+#[inline(never)]
+fn put_entry(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     let mut entry = Vec::with_capacity(key.len().saturating_add(value.len()).saturating_add(4));
-    put_bytes(&mut entry, 1, key.as_bytes());
-    put_bytes(&mut entry, 2, value.as_bytes());
+    put_bytes(&mut entry, 1, key);
+    put_bytes(&mut entry, 2, value);
     put_bytes(out, 1, &entry);
 }
 
@@ -178,11 +201,7 @@ pub fn grpc_service(cluster: &str) -> Vec<u8> {
     out
 }
 
-fn put_varint(out: &mut Vec<u8>, tag: u64, value: u64) {
-    push_varint(out, tag);
-    push_varint(out, value);
-}
-
+#[inline(never)]
 fn put_bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
     push_varint(out, (field << 3) | 2);
     push_varint(out, bytes.len() as u64);
@@ -451,6 +470,11 @@ mod tests {
             scope_value(Scope::Session, "h:x-agent-id=alice", "h:x-agent-id=alice")
         );
         assert_eq!(scope_value(Scope::Global, "x", "y"), "_");
+    }
+
+    fn put_varint(out: &mut Vec<u8>, tag: u64, value: u64) {
+        push_varint(out, tag);
+        push_varint(out, value);
     }
 
     fn status(code: u64, reset_s: Option<u64>) -> Vec<u8> {
