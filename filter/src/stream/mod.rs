@@ -651,10 +651,13 @@ impl Stream {
         mut held: Held,
         hits: Vec<Hit>,
     ) -> Action {
+        // One request per amount; `judge` merged the hits of one counter,
+        // so however large a batch, there are no more than its counters.
+        let asks = rls::asks(&service.domain, &hits);
         let grpc_service = rls::grpc_service(&service.cluster);
         let mut open = Vec::new();
         let mut unsent = None;
-        for ask in rls::asks(&service.domain, &hits) {
+        for ask in asks {
             let call = GrpcCall {
                 service: &grpc_service,
                 service_name: rls::SERVICE,

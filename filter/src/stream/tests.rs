@@ -1157,3 +1157,15 @@ fn a_denied_call_never_asks_the_service() {
     assert!(x.host.grpc_calls.is_empty());
     assert_eq!(x.host.state("mcp_policy.decision"), Some("deny"));
 }
+
+#[test]
+fn a_batch_costs_no_more_requests_than_its_counters() {
+    let config = config(FLEET);
+    let batch: Vec<String> = (1..=40).map(|i| pay(i, i)).collect();
+    let mut x = Exchange::post("/mcp");
+    x.send(&config, format!("[{}]", batch.join(",")).as_bytes());
+    // One hit per counter, summed over the batch: 40 calls, 820 spent.
+    assert_eq!(x.host.grpc_calls.len(), 2);
+    assert!(x.host.grpc_calls[0].message.ends_with(b"\x18\x28"));
+    assert!(x.host.grpc_calls[1].message.ends_with(b"\x18\xb4\x06"));
+}
