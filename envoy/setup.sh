@@ -58,6 +58,20 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
 
+# The fleet-wide limit tests (SPEC §7.1): Redis behind the test RLS (envoy/rls), and what
+# that crate's redis client links (openssl-sys: libssl-dev, found through pkg-config).
+apt_missing=""
+command -v redis-server >/dev/null 2>&1 || apt_missing="$apt_missing redis-server"
+command -v pkg-config >/dev/null 2>&1 || apt_missing="$apt_missing pkg-config"
+dpkg -s libssl-dev >/dev/null 2>&1 || apt_missing="$apt_missing libssl-dev"
+if [ -n "$apt_missing" ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $apt_missing >/dev/null
+fi
+
 # Check that the pieces the tests need are really there.
 envoy_bin="$(PYTHONPATH="$here" "$venv/bin/python" -m e2e.envoy_bin)"
 echo "envoy e2e ready: $("$envoy_bin" --version 2>/dev/null | grep -o '1\.[0-9]*\.[0-9]*' | head -1) at $envoy_bin, venv $venv"
