@@ -6,7 +6,8 @@
 //! - `explain CONFIG REQUEST.json [--grant G] [--session S] [--header K=V]...`:
 //!   the decision of SPEC §6 on stdout, as the filter would log it for the
 //!   first such request (counters start empty).
-//! - `convert POLICY.yaml`: the same policy as JSON.
+//! - `convert POLICY.yaml`: the same policy as JSON, once it validates as
+//!   `check` validates it (exit 1 and nothing on stdout when it does not).
 //! - `rls-config CONFIG --format limitador|envoy-ratelimit`: the Rate Limit
 //!   Service's limits file for the configuration's `"backend": "rls"`
 //!   counters (`rls_config`).
@@ -57,7 +58,7 @@ enum Command {
         #[arg(long = "header", value_name = "K=V")]
         headers: Vec<String>,
     },
-    /// Print an Intercept YAML policy as JSON.
+    /// Print an Intercept YAML policy as JSON, if it is valid (exit 1 if not).
     Convert { policy: PathBuf },
     /// The Rate Limit Service's limits file for every counter with
     /// "backend": "rls" (SPEC §7.1), for Limitador or envoyproxy/ratelimit.
@@ -113,16 +114,7 @@ fn main() -> ExitCode {
             session,
             headers,
         } => explain(&config, &request, grant.as_deref(), session, &headers),
-        Command::Convert { policy } => match yaml_to_json(&policy) {
-            Ok(json) => {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json).unwrap_or_default()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(&e),
-        },
+        Command::Convert { policy } => convert(&policy),
         Command::RlsConfig { config, format } => rls_limits(&config, format),
         Command::Approvals {
             command:
@@ -172,34 +164,44 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Reads CONFIG, converting YAML; `Err` is a message for stderr.
-fn load(path: &Path) -> Result<Result<Config, Vec<String>>, String> {
+/// Reads CONFIG, converting YAML; `Err` is a message for stderr. With the
+/// configuration, the JSON text it was read from.
+fn load(path: &Path) -> Result<(String, Result<Config, Vec<String>>), String> {
     let text = if is_yaml(path) {
         serde_json::to_string(&yaml_to_json(path)?).map_err(|e| e.to_string())?
     } else {
         std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
     };
-    Ok(Config::parse(text.as_bytes())
-        .map_err(|errors| errors.iter().map(ToString::to_string).collect()))
+    let config = Config::parse(text.as_bytes())
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect());
+    Ok((text, config))
+}
+
+/// Prints every error, and the verdict, on stderr.
+fn report_invalid(path: &Path, errors: &[String]) -> ExitCode {
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    eprintln!(
+        "{}: invalid ({} error{})",
+        path.display(),
+        errors.len(),
+        plural(errors.len())
+    );
+    ExitCode::FAILURE
+}
+
+/// The configuration's warnings.
+fn warnings(_text: &str, config: &Config) -> Vec<String> {
+    config.warnings.iter().map(ToString::to_string).collect()
 }
 
 fn check(path: &Path) -> ExitCode {
     match load(path) {
         Err(e) => fail(&e),
-        Ok(Err(errors)) => {
-            for e in &errors {
-                eprintln!("error: {e}");
-            }
-            eprintln!(
-                "{}: invalid ({} error{})",
-                path.display(),
-                errors.len(),
-                plural(errors.len())
-            );
-            ExitCode::FAILURE
-        }
-        Ok(Ok(config)) => {
-            for w in &config.warnings {
+        Ok((_, Err(errors))) => report_invalid(path, &errors),
+        Ok((text, Ok(config))) => {
+            for w in warnings(&text, &config) {
                 eprintln!("warning: {w}");
             }
             let tools: usize = config.policies.iter().map(|(_, p)| p.tools.len()).sum();
@@ -215,6 +217,35 @@ fn check(path: &Path) -> ExitCode {
                 plural(tools),
                 config.grants.len(),
                 plural(config.grants.len()),
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `convert`: the YAML as JSON, only once it validates (as `check` would
+/// say), so a converted policy never hides an error until it is loaded.
+fn convert(path: &Path) -> ExitCode {
+    let json = match yaml_to_json(path) {
+        Ok(json) => json,
+        Err(e) => return fail(&e),
+    };
+    let text = match serde_json::to_string(&json) {
+        Ok(text) => text,
+        Err(e) => return fail(&e.to_string()),
+    };
+    match Config::parse(text.as_bytes()) {
+        Err(errors) => {
+            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            report_invalid(path, &errors)
+        }
+        Ok(config) => {
+            for w in warnings(&text, &config) {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
             );
             ExitCode::SUCCESS
         }
@@ -251,13 +282,13 @@ fn explain(
 ) -> ExitCode {
     let config = match load(config_path) {
         Err(e) => return fail(&e),
-        Ok(Err(errors)) => {
+        Ok((_, Err(errors))) => {
             for e in &errors {
                 eprintln!("error: {e}");
             }
             return fail(&format!("{} is invalid", config_path.display()));
         }
-        Ok(Ok(config)) => config,
+        Ok((_, Ok(config))) => config,
     };
     let mut facts = HashMap::new();
     for h in headers {

@@ -1,0 +1,88 @@
+//! What a new user trips on first (issue 16), run as a user runs it: what
+//! `convert` accepts, what `check` warns about, what `explain` says and how
+//! it exits.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mcp-policy"))
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().unwrap();
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+/// A file of its own for each call: tests run in parallel.
+fn temp(name: &str, text: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "mcp-policy-cli-newcomer-{}-{n}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn convert_refuses_what_check_refuses() {
+    let yaml = temp(
+        "typo.yaml",
+        "version: \"1\"\ndefault: deny\ntools:\n  create_charge:\n    rules:\n      - name: max\n        conditions: [ { path: args.amount, op: gtt, value: 5 } ]\n",
+    );
+    let (code, out, err) = run(bin().arg("convert").arg(&yaml));
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "nothing on stdout: {out}");
+    assert!(
+        err.contains(
+            r#"error: tools.create_charge.rules[0].conditions[0].op: unknown operator "gtt""#
+        ),
+        "{err}"
+    );
+    assert!(err.contains("invalid (1 error)"), "{err}");
+    // check says the same of the same file.
+    let (code, _, check_err) = run(bin().arg("check").arg(&yaml));
+    assert_eq!(code, 1);
+    assert!(
+        check_err.contains(r#"unknown operator "gtt""#),
+        "{check_err}"
+    );
+    // Unknown fields too.
+    let yaml = temp(
+        "field.yaml",
+        "version: \"1\"\ndefault: deny\ntools:\n  echo: { reqiure: [] }\n",
+    );
+    let (code, out, err) = run(bin().arg("convert").arg(&yaml));
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty());
+    assert!(err.contains("tools.echo.reqiure"), "{err}");
+}
+
+#[test]
+fn convert_prints_a_valid_policy_and_its_warnings() {
+    let yaml = temp(
+        "ok.yaml",
+        "version: 1\ntools:\n  echo: {}\n  \"*\":\n    rules: [ { name: global, rate_limit: 60/minute } ]\n",
+    );
+    let (code, out, err) = run(bin().arg("convert").arg(&yaml));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["version"], "1");
+    assert!(v["tools"]["echo"].is_object());
+    assert!(
+        err.contains("warning:") && err.contains("\"default\" is not set"),
+        "{err}"
+    );
+}
