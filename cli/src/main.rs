@@ -24,6 +24,7 @@ use mcp_policy::config::{Config, RequestFacts};
 use mcp_policy::engine::counters::MemoryStore;
 use mcp_policy::json::{Json, Num};
 use mcp_policy::judge::{judge_request, refused, Context, Routing};
+use mcp_policy::policy::Posture;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -191,9 +192,32 @@ fn report_invalid(path: &Path, errors: &[String]) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// The configuration's warnings.
-fn warnings(_text: &str, config: &Config) -> Vec<String> {
-    config.warnings.iter().map(ToString::to_string).collect()
+/// The configuration's warnings, and the CLI's own: a policy that hides
+/// tools under `default: allow`.
+fn warnings(text: &str, config: &Config) -> Vec<String> {
+    let mut out: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    // Where the one policy sits: the document itself, or its `policy`.
+    let wrapped = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .is_some_and(|v| v.get("policy").is_some());
+    for (name, policy) in &config.policies {
+        let hides = policy.hide_all.is_some() || !policy.hidden.is_empty();
+        if !hides || policy.default != Posture::Allow {
+            continue;
+        }
+        let at = match (name.as_str(), wrapped) {
+            ("", false) => "hide".to_owned(),
+            ("", true) => "policy.hide".to_owned(),
+            (name, _) => format!("policies.{name}.hide"),
+        };
+        out.push(format!(
+            "{at}: tools are hidden under \"default\": \"allow\": a call of a tool the server \
+             does not have goes to the server, which answers it in its own words, so an agent \
+             can tell a hidden tool from a missing one; with \"default\": \"deny\" the filter \
+             answers both alike"
+        ));
+    }
+    out
 }
 
 fn check(path: &Path) -> ExitCode {

@@ -86,3 +86,35 @@ fn convert_prints_a_valid_policy_and_its_warnings() {
         "{err}"
     );
 }
+
+#[test]
+fn hiding_under_default_allow_is_warned_about() {
+    for (text, at) in [
+        (
+            r#"{"version":"1","default":"allow","hide":["drop"],"tools":{}}"#,
+            "warning: hide: ",
+        ),
+        (
+            r#"{"policy":{"version":"1","default":"allow","hide":"*","tools":{}}}"#,
+            "warning: policy.hide: ",
+        ),
+        (
+            r#"{"policies":{"ops":{"version":"1","hide":["drop"],"tools":{}}},"grants":{}}"#,
+            "warning: policies.ops.hide: ",
+        ),
+    ] {
+        let p = temp("hide.json", text);
+        let (code, _, err) = run(bin().arg("check").arg(&p));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains(at), "{at} in {err}");
+        assert!(err.contains("\"default\": \"deny\""), "{err}");
+    }
+    // Under default deny hiding is airtight: nothing to warn about.
+    let p = temp(
+        "hide.json",
+        r#"{"version":"1","default":"deny","hide":["drop"],"tools":{}}"#,
+    );
+    let (code, _, err) = run(bin().arg("check").arg(&p));
+    assert_eq!(code, 0);
+    assert!(!err.contains("warning"), "{err}");
+}
