@@ -221,7 +221,12 @@ def assert_denied(resp, rule: str | None = None, id_text: str | None = None) -> 
     assert msg["result"]["isError"] is True, msg
     meta = msg["result"]["_meta"]
     assert meta["decision"] == "deny" and meta["code"] == -32060, meta
-    assert msg["result"]["content"][0]["text"].startswith("Denied by policy:")
+    text = msg["result"]["content"][0]["text"]
+    if meta["rule"] == "/default":
+        # Hidden and unlisted tools are unknown to the agent (SPEC §3 step 1).
+        assert text.startswith("Unknown tool: ") and text == meta["reason"], msg
+    else:
+        assert text.startswith("Denied by policy:"), msg
     if rule is not None:
         assert meta["rule"] == rule, meta
     if id_text is not None:
@@ -464,12 +469,13 @@ def test_valid_escapes_in_allowed_arguments_reach_the_server(rig, text, expected
     ("delete_repository ", "/default"),
     ("Delete_Repository", "/default"),
     ("delete\\u005frepository", EVIL_RULE),
-    ("get_file_contents", "/hide/0"),
-    ("get\\u005ffile\\u005fcontents", "/hide/0"),
+    ("get_file_contents", "/default"),
+    ("get\\u005ffile\\u005fcontents", "/default"),
 ])
 def test_tool_names_with_escapes_and_controls(rig, name, rule):
     """An escaped name is the same tool; a name with a NUL, an emoji or a space is another
-    (unlisted) tool, denied under default deny. Neither reaches the server."""
+    (unlisted) tool, denied under default deny. Neither reaches the server. A hidden tool
+    (get_file_contents) is answered as an unlisted one: rule /default, whatever the audit says."""
     assert_denied(rig.post(call(name, '{"repo":"corp/prod"}')), rule)
     assert denied_reached(rig.server) == []
 

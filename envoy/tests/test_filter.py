@@ -78,12 +78,15 @@ def test_allowed_calls_answer_and_denied_calls_get_a_tool_error(mcp_server, envo
     ok, hidden, unlisted, cond, good, wrong_type = client.in_session(envoy.url, session)
     assert not ok.is_error and client.result_text(ok) == "hello"
     assert not good.is_error
-    for denied, rule in [(hidden, "/hide/0"), (unlisted, "/default"),
+    # A hidden tool is answered as an unlisted one (SPEC §3 step 1): an unknown tool.
+    assert client.result_text(hidden) == "Unknown tool: delete_repository"
+    assert client.result_text(unlisted) == "Unknown tool: jsonrpc_error_tool"
+    for denied, rule in [(hidden, "/default"), (unlisted, "/default"),
                          (cond, "/tools/create_issue/require/0"),
                          (wrong_type, "/tools/create_charge/rules/0")]:
         assert denied.is_error
         text = client.result_text(denied)
-        assert text.startswith("Denied by policy:"), text
+        assert rule == "/default" or text.startswith("Denied by policy:"), text
         assert denied.meta["decision"] == "deny"
         assert denied.meta["rule"] == rule
         assert denied.meta["code"] == -32060
@@ -103,7 +106,8 @@ def test_jsonrpc_error_mode(mcp_server, envoy_factory):
     assert msg["id"] == "x-1"
     assert msg["error"]["code"] == -32060
     assert msg["error"]["data"]["decision"] == "deny"
-    assert msg["error"]["data"]["rule"] == "/hide/0"
+    assert msg["error"]["data"]["rule"] == "/default"  # hidden: answered as unlisted
+    assert msg["error"]["message"] == "Unknown tool: delete_repository"
     assert mcp_server.tool_calls() == []
 
 

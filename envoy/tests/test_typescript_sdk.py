@@ -121,8 +121,11 @@ def check_script(out: dict) -> None:
     assert "corp/" in evil["result"]["content"][0]["text"]
     assert not one["result"].get("isError") and not two["result"].get("isError")
     check_tool_error(three, "rate_limited", "/tools/create_issue/rate_limit")
-    check_tool_error(delete, "deny", "/hide/0")
+    # Hidden and unlisted read alike: an unknown tool (SPEC §3 step 1).
+    check_tool_error(delete, "deny", "/default")
     check_tool_error(charge, "deny", "/default")
+    assert delete["result"]["content"][0]["text"] == "Unknown tool: delete_repository"
+    assert charge["result"]["content"][0]["text"] == "Unknown tool: create_charge"
 
 
 ALLOWED = [("echo", {"text": "hello"}), ("create_issue", {"repo": "corp/x", "title": "one"}),

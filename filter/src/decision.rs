@@ -133,6 +133,19 @@ impl Decision {
         }
     }
 
+    /// Whether the agent is told the tool is unknown (SPEC §3 step 1): a
+    /// `tools/call` denied because the caller's policy hides the tool
+    /// (`/hide/<i>`, or `/hide` for `hide: "*"`) or does not list it under
+    /// `default: deny` (`/default`). The caller's tool lists never show such
+    /// a tool, and the two are answered alike, so that a reply never
+    /// confirms that a hidden tool exists. The decision itself (audit,
+    /// filter state, `explain`) keeps the true rule and reason.
+    pub fn unknown_tool(&self) -> bool {
+        self.decision == Verdict::Deny
+            && self.tool.is_some()
+            && (self.rule == "/default" || self.rule == "/hide" || self.rule.starts_with("/hide/"))
+    }
+
     /// The decision as compact JSON: written directly, because the audit
     /// line is written for every request.
     pub fn to_json(&self) -> String {

@@ -8,12 +8,23 @@
 //! under `result._meta` or `error.data`. Invalid requests are JSON-RPC errors
 //! with a 4xx status.
 //!
+//! What the agent is told is not always what the audit says: a tool the
+//! caller's policy hides, or does not list under `default: deny`, is answered
+//! as an unknown tool (`Unknown tool: NAME`, rule `/default`), the same reply
+//! for both, so that calling a hidden tool never confirms that it exists
+//! (SPEC §3 step 1; `Decision::unknown_tool`). Every other denial shows its
+//! reason: the operator's `on_deny` or `reason`, or the condition that failed.
+//!
 //! Does not own: deciding (`judge`).
 
 use crate::config::DenyAs;
 use crate::decision::{codes, ApprovalLink, Decision, Verdict};
 use crate::json::write::{push_i64, push_json, push_str, push_u64};
 use crate::json::Json;
+
+/// The `rule` an agent is shown for a tool it is told is unknown (a hidden
+/// tool, or one the policy does not list under `default: deny`).
+pub const UNKNOWN_TOOL_RULE: &str = "/default";
 
 /// A local reply: status and JSON body.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +107,11 @@ pub fn invalid_status(code: i32) -> u32 {
 /// The text the model reads.
 pub fn agent_text(d: &Decision) -> String {
     let tool = d.tool.as_deref().unwrap_or("the call");
+    if d.unknown_tool() {
+        // The words of the MCP specification's example and of the official
+        // Python SDK's server for a tool it does not have.
+        return format!("Unknown tool: {tool}");
+    }
     match d.decision {
         Verdict::RateLimited => {
             let retry = d
@@ -241,9 +257,17 @@ fn push_meta_fields(out: &mut String, d: &Decision) {
     out.push_str("\",\"code\":");
     push_i64(out, i64::from(code));
     out.push_str(",\"rule\":");
-    push_str(out, &d.rule);
-    out.push_str(",\"reason\":");
-    push_str(out, &d.reason);
+    if d.unknown_tool() {
+        // A hidden tool reads as one the policy does not list: never its
+        // `hide` entry, nor the audit's reason.
+        push_str(out, UNKNOWN_TOOL_RULE);
+        out.push_str(",\"reason\":");
+        push_str(out, &agent_text(d));
+    } else {
+        push_str(out, &d.rule);
+        out.push_str(",\"reason\":");
+        push_str(out, &d.reason);
+    }
     if let Some(ms) = d.retry_after_ms {
         out.push_str(",\"retry_after_ms\":");
         push_u64(out, ms);
@@ -251,5 +275,129 @@ fn push_meta_fields(out: &mut String, d: &Decision) {
     if let Some(link) = &d.approval {
         out.push_str(",\"approval_url\":");
         push_str(out, &link.url);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denied(tool: &str, rule: &str, reason: &str) -> Decision {
+        let mut d = Decision::new(Verdict::Deny);
+        d.tool = Some(tool.into());
+        d.method = Some("tools/call".into());
+        d.rule = rule.into();
+        d.reason = reason.into();
+        d.code = codes::DENIED;
+        d.id = Some(Json::Num(crate::json::Num::U(7)));
+        d
+    }
+
+    fn styles() -> Vec<Style> {
+        let mut out = Vec::new();
+        for deny_as in [DenyAs::ToolError, DenyAs::JsonRpcError] {
+            for version in [
+                None,
+                Some("2025-06-18"),
+                Some("2025-11-25"),
+                Some("2026-07-28"),
+            ] {
+                out.push(Style::new(deny_as, version));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_hidden_tool_is_answered_as_an_unlisted_one() {
+        for style in styles() {
+            let hidden = denied("x", "/hide/0", "Tool \"x\" is hidden by policy");
+            let all = denied("x", "/hide", "Tool \"x\" is hidden by policy");
+            let unlisted = denied(
+                "x",
+                "/default",
+                "Tool \"x\" is not permitted by policy (default: deny)",
+            );
+            let a = reply(style, &hidden).unwrap();
+            assert_eq!(a, reply(style, &all).unwrap(), "{style:?}");
+            assert_eq!(a, reply(style, &unlisted).unwrap(), "{style:?}");
+            assert_eq!(a.status, 200);
+            assert!(!a.body.to_lowercase().contains("hid"), "{}", a.body);
+            assert!(a.body.contains("\"Unknown tool: x\""), "{}", a.body);
+            assert!(a.body.contains("\"rule\":\"/default\""), "{}", a.body);
+            assert!(a.body.contains("\"code\":-32060"), "{}", a.body);
+            // The decision keeps the truth.
+            assert!(hidden.to_json().contains("\"rule\":\"/hide/0\""));
+            assert!(hidden.to_json().contains("hidden by policy"));
+        }
+    }
+
+    #[test]
+    fn the_unknown_tool_reply_in_each_form() {
+        let d = denied("x", "/hide/3", "Tool \"x\" is hidden by policy");
+        let meta =
+            r#"{"decision":"deny","code":-32060,"rule":"/default","reason":"Unknown tool: x"}"#;
+        assert_eq!(
+            reply(Style::new(DenyAs::ToolError, None), &d).unwrap().body,
+            format!(
+                r#"{{"jsonrpc":"2.0","id":7,"result":{{"content":[{{"type":"text","text":"Unknown tool: x"}}],"isError":true,"_meta":{meta}}}}}"#
+            )
+        );
+        assert_eq!(
+            reply(Style::new(DenyAs::ToolError, Some("2026-07-28")), &d)
+                .unwrap()
+                .body,
+            format!(
+                r#"{{"jsonrpc":"2.0","id":7,"result":{{"content":[{{"type":"text","text":"Unknown tool: x"}}],"isError":true,"resultType":"complete","_meta":{meta}}}}}"#
+            )
+        );
+        assert_eq!(
+            reply(Style::new(DenyAs::JsonRpcError, None), &d)
+                .unwrap()
+                .body,
+            format!(
+                r#"{{"jsonrpc":"2.0","id":7,"error":{{"code":-32060,"message":"Unknown tool: x","data":{meta}}}}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn a_batch_answers_a_hidden_element_as_an_unlisted_one() {
+        let batch = |first: Decision| {
+            let mut allowed = Decision::new(Verdict::Allow);
+            allowed.method = Some("tools/call".into());
+            allowed.tool = Some("echo".into());
+            allowed.id = Some(Json::Num(crate::json::Num::U(8)));
+            let mut b = Decision::new(Verdict::Deny);
+            b.elements = vec![first, allowed];
+            b
+        };
+        for style in styles() {
+            let hidden = reply(style, &batch(denied("x", "/hide/0", "hidden"))).unwrap();
+            let unlisted = reply(style, &batch(denied("x", "/default", "not listed"))).unwrap();
+            assert_eq!(hidden, unlisted, "{style:?}");
+            assert!(hidden.body.contains("not executed"), "{}", hidden.body);
+        }
+    }
+
+    #[test]
+    fn other_denials_keep_their_rule_and_reason() {
+        let d = denied("x", "/tools/x/action", "Deleting needs a ticket");
+        let r = reply(Style::new(DenyAs::ToolError, None), &d).unwrap();
+        assert!(r
+            .body
+            .contains("Denied by policy: Deleting needs a ticket (x was not run)."));
+        assert!(
+            r.body.contains("\"rule\":\"/tools/x/action\""),
+            "{}",
+            r.body
+        );
+        // `/default` is the unknown-tool rule only for a denied tools/call.
+        let mut allowed = denied("x", "/default", "allowed by default");
+        allowed.decision = Verdict::Allow;
+        assert!(!allowed.unknown_tool());
+        assert!(reply(Style::new(DenyAs::ToolError, None), &allowed).is_none());
+        // A tool whose name starts like the pointer is not hidden by it.
+        assert!(!denied("x", "/hidey", "r").unknown_tool());
     }
 }
