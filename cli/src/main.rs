@@ -3,9 +3,10 @@
 //!
 //! - `check CONFIG`: exit 0 when valid, 1 when not; every error on stderr with
 //!   its JSON path, warnings too.
-//! - `explain CONFIG REQUEST.json [--grant G] [--session S] [--header K=V]...`:
-//!   the decision of SPEC §6 on stdout, as the filter would log it for the
-//!   first such request (counters start empty).
+//! - `explain CONFIG REQUEST.json [--grant G] [--session S] [--header K=V]...
+//!   [--exit-code]`: the decision of SPEC §6 on stdout, as the filter would
+//!   log it for the first such request (counters start empty). With
+//!   `--exit-code` the exit status is the decision's (`EXIT_*`).
 //! - `convert POLICY.yaml`: the same policy as JSON, once it validates as
 //!   `check` validates it (exit 1 and nothing on stdout when it does not).
 //! - `rls-config CONFIG --format limitador|envoy-ratelimit`: the Rate Limit
@@ -21,6 +22,7 @@ mod rls_config;
 
 use clap::{Parser, Subcommand};
 use mcp_policy::config::{Config, RequestFacts};
+use mcp_policy::decision::Verdict;
 use mcp_policy::engine::counters::MemoryStore;
 use mcp_policy::json::{Json, Num};
 use mcp_policy::judge::{judge_request, refused, Context, Routing};
@@ -58,6 +60,10 @@ enum Command {
         /// A request header, K=V (repeatable).
         #[arg(long = "header", value_name = "K=V")]
         headers: Vec<String>,
+        /// Exit with the decision: 0 allow, 3 approval_pending,
+        /// 4 rate_limited, 5 deny, 6 invalid (1 is an error, 2 a usage error).
+        #[arg(long)]
+        exit_code: bool,
     },
     /// Print an Intercept YAML policy as JSON, if it is valid (exit 1 if not).
     Convert { policy: PathBuf },
@@ -114,7 +120,15 @@ fn main() -> ExitCode {
             grant,
             session,
             headers,
-        } => explain(&config, &request, grant.as_deref(), session, &headers),
+            exit_code,
+        } => explain(
+            &config,
+            &request,
+            grant.as_deref(),
+            session,
+            &headers,
+            exit_code,
+        ),
         Command::Convert { policy } => convert(&policy),
         Command::RlsConfig { config, format } => rls_limits(&config, format),
         Command::Approvals {
@@ -143,6 +157,13 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// `explain --exit-code`: the exit status of each decision. 1 and 2 stay
+/// what they are for every command (an error; a usage error, from clap).
+const EXIT_APPROVAL_PENDING: u8 = 3;
+const EXIT_RATE_LIMITED: u8 = 4;
+const EXIT_DENY: u8 = 5;
+const EXIT_INVALID: u8 = 6;
 
 /// `rls-config`: the limits file on stdout, or why it cannot be written.
 fn rls_limits(path: &Path, format: rls_config::Format) -> ExitCode {
@@ -303,6 +324,7 @@ fn explain(
     grant: Option<&str>,
     session: Option<String>,
     headers: &[String],
+    exit_code: bool,
 ) -> ExitCode {
     let config = match load(config_path) {
         Err(e) => return fail(&e),
@@ -374,7 +396,16 @@ fn explain(
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or(text);
     println!("{pretty}");
-    ExitCode::SUCCESS
+    if !exit_code {
+        return ExitCode::SUCCESS;
+    }
+    ExitCode::from(match decision.decision {
+        Verdict::Allow => 0,
+        Verdict::ApprovalPending => EXIT_APPROVAL_PENDING,
+        Verdict::RateLimited => EXIT_RATE_LIMITED,
+        Verdict::Deny => EXIT_DENY,
+        Verdict::Invalid => EXIT_INVALID,
+    })
 }
 
 fn is_yaml(path: &Path) -> bool {

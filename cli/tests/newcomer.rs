@@ -36,6 +36,15 @@ fn temp(name: &str, text: &str) -> PathBuf {
     path
 }
 
+fn call(tool: &str, args: &str) -> PathBuf {
+    temp(
+        "call.json",
+        &format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}","arguments":{args}}}}}"#
+        ),
+    )
+}
+
 #[test]
 fn convert_refuses_what_check_refuses() {
     let yaml = temp(
@@ -117,4 +126,76 @@ fn hiding_under_default_allow_is_warned_about() {
     let (code, _, err) = run(bin().arg("check").arg(&p));
     assert_eq!(code, 0);
     assert!(!err.contains("warning"), "{err}");
+}
+
+const POLICY: &str = r#"{
+  "policies": {
+    "support": { "version": "1", "default": "deny", "hide": ["delete_repository"],
+                 "tools": { "echo": {},
+                            "pay": { "limits": [ { "counter": "spend", "window": "day", "max": 10,
+                                                   "increment_from": "args.amount" } ] },
+                            "deploy": { "action": "require_approval" } } }
+  },
+  "grants": { "ops": { "policy": "support", "match": ["ops-bot"] },
+              "frozen": { "match": ["frozen-bot"] } },
+  "unmatched": "support",
+  "identity": [ { "header": "x-agent-id" } ],
+  "approval": { "cluster": "approvals" }
+}"#;
+
+#[test]
+fn explain_exit_code_is_the_decision() {
+    let config = temp("config.json", POLICY);
+    let cases = [
+        (call("echo", r#"{"text":"hi"}"#), "allow", 0),
+        (call("deploy", "{}"), "approval_pending", 3),
+        (call("pay", r#"{"amount":100}"#), "rate_limited", 4),
+        (call("create_charge", "{}"), "deny", 5),
+        (call("delete_repository", "{}"), "deny", 5),
+        (temp("bad.json", "{\"jsonrpc\":"), "invalid", 6),
+    ];
+    for (request, decision, exit) in cases {
+        let (code, out, err) = run(bin()
+            .arg("explain")
+            .arg(&config)
+            .arg(&request)
+            .arg("--exit-code"));
+        let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(d["decision"], decision, "{out}");
+        assert_eq!(code, exit, "{decision}: {err}");
+        // Without --exit-code, a printed decision exits 0.
+        let (code, _, _) = run(bin().arg("explain").arg(&config).arg(&request));
+        assert_eq!(code, 0);
+    }
+    // An error is still 1, whatever the flag.
+    let (code, out, _) = run(bin()
+        .arg("explain")
+        .arg(temp(
+            "missing.json",
+            "{\"policies\":{}, \"unmatched\":\"nope\"}",
+        ))
+        .arg(call("echo", "{}"))
+        .arg("--exit-code"));
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn explain_keeps_the_truth_about_a_hidden_tool() {
+    // The agent is told "Unknown tool" (respond.rs); the decision, which
+    // the operator reads, says what happened.
+    let config = temp("config.json", POLICY);
+    let (code, out, _) = run(bin()
+        .arg("explain")
+        .arg(&config)
+        .arg(call("delete_repository", "{}"))
+        .arg("--exit-code"));
+    assert_eq!(code, 5);
+    let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(d["decision"], "deny");
+    assert_eq!(d["rule"], "/hide/0");
+    assert_eq!(
+        d["reason"],
+        "Tool \"delete_repository\" is hidden by policy"
+    );
 }
