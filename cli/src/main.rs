@@ -5,8 +5,9 @@
 //!   its JSON path, warnings too.
 //! - `explain CONFIG REQUEST.json [--grant G] [--session S] [--header K=V]...
 //!   [--exit-code]`: the decision of SPEC §6 on stdout, as the filter would
-//!   log it for the first such request (counters start empty). With
-//!   `--exit-code` the exit status is the decision's (`EXIT_*`).
+//!   log it for the first such request (counters start empty); on stderr,
+//!   which grant and policy judged it. With `--exit-code` the exit status is
+//!   the decision's (`EXIT_*`).
 //! - `convert POLICY.yaml`: the same policy as JSON, once it validates as
 //!   `check` validates it (exit 1 and nothing on stdout when it does not).
 //! - `rls-config CONFIG --format limitador|envoy-ratelimit`: the Rate Limit
@@ -21,7 +22,7 @@
 mod rls_config;
 
 use clap::{Parser, Subcommand};
-use mcp_policy::config::{Config, RequestFacts};
+use mcp_policy::config::{Caller, Config, RequestFacts};
 use mcp_policy::decision::Verdict;
 use mcp_policy::engine::counters::MemoryStore;
 use mcp_policy::json::{Json, Num};
@@ -396,6 +397,7 @@ fn explain(
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or(text);
     println!("{pretty}");
+    eprintln!("{}", judged_as(&config, &caller));
     if !exit_code {
         return ExitCode::SUCCESS;
     }
@@ -406,6 +408,42 @@ fn explain(
         Verdict::Deny => EXIT_DENY,
         Verdict::Invalid => EXIT_INVALID,
     })
+}
+
+/// Which grant and which policy judged the request: the decision's `rule`
+/// points into that policy, and its `grant` is null for a caller no grant
+/// matches.
+fn judged_as(config: &Config, caller: &Caller) -> String {
+    if !config.uses_grants {
+        return "judged by the configuration's one policy".to_owned();
+    }
+    let why = match &caller.grant {
+        Some(g) => format!("grant {}", quote(g)),
+        None => match caller.policy {
+            Some(_) => "no grant matches the caller; \"unmatched\" names it".to_owned(),
+            None => "no grant matches the caller; \"unmatched\": \"deny\"".to_owned(),
+        },
+    };
+    match caller
+        .policy
+        .and_then(|i| config.policies.get(i))
+        .map(|(name, _)| name.as_str())
+    {
+        Some(p) => format!("judged by policy {} ({why})", quote(p)),
+        None => format!(
+            "judged by no policy ({why}{}, {}): every call is denied",
+            if caller.grant.is_some() {
+                " names none"
+            } else {
+                ""
+            },
+            caller.denied_by
+        ),
+    }
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
 }
 
 fn is_yaml(path: &Path) -> bool {

@@ -181,6 +181,45 @@ fn explain_exit_code_is_the_decision() {
 }
 
 #[test]
+fn explain_names_the_policy_that_judged_the_request() {
+    let config = temp("config.json", POLICY);
+    let request = call("create_charge", "{}");
+    // A caller no grant matches: the decision has grant null and a rule in
+    // the policy "unmatched" names; stderr says which policy that is.
+    let (code, out, err) = run(bin().arg("explain").arg(&config).arg(&request));
+    assert_eq!(code, 0);
+    let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(d["grant"], serde_json::Value::Null);
+    assert_eq!(d["rule"], "/default");
+    assert!(
+        err.contains(
+            r#"judged by policy "support" (no grant matches the caller; "unmatched" names it)"#
+        ),
+        "{err}"
+    );
+    let (_, _, err) = run(bin()
+        .arg("explain")
+        .arg(&config)
+        .arg(&request)
+        .args(["--header", "x-agent-id=ops-bot"]));
+    assert!(
+        err.contains(r#"judged by policy "support" (grant "ops")"#),
+        "{err}"
+    );
+    let (_, out, err) = run(bin()
+        .arg("explain")
+        .arg(&config)
+        .arg(&request)
+        .args(["--grant", "frozen"]));
+    assert!(
+        err.contains(r#"judged by no policy (grant "frozen" names none, /grants/frozen)"#),
+        "{err}"
+    );
+    let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(d["rule"], "/grants/frozen");
+}
+
+#[test]
 fn explain_keeps_the_truth_about_a_hidden_tool() {
     // The agent is told "Unknown tool" (respond.rs); the decision, which
     // the operator reads, says what happened.
