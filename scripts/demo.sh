@@ -83,11 +83,54 @@ echo "== a scripted agent, through Envoy (official MCP SDK client)"
 "$py" envoy/demo/agent.py http://127.0.0.1:10000/mcp
 
 echo
-echo "== what the filter logged (one decision per request; argument values never appear)"
-grep -o 'mcp_policy decision {"decision":"[a-z_]*","tool":"[^"]*"[^}]*"rule":"[^"]*"' "$run/envoy.log" | sed 's/,"method.*"rule"/ rule/' | tail -n 6
+echo "== what the filter logged: one decision per judged request (argument values never appear)"
+"$py" - "$run/envoy.log" <<'PY'
+import json, sys
+marker = "mcp_policy decision "
+decisions = []
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    at = line.find(marker)
+    if at >= 0:
+        try:
+            decisions.append(json.loads(line[at + len(marker):]))
+        except ValueError:
+            pass
+calls = [d for d in decisions if d.get("method") == "tools/call"]
+print(f"  {len(decisions)} decisions: {len(calls)} tools/call, and {len(decisions) - len(calls)} other requests"
+      " (initialize,\n  tools/list, notifications: always allow). The tool calls:")
+print(f"  {'decision':<17}{'tool':<19}{'grant':<15}rule")
+for d in calls:
+    print(f"  {d['decision']:<17}{d['tool'] or '-':<19}{d['grant'] or '-':<15}{d['rule']}")
+if calls:
+    # The agent was told "Unknown tool" for the hidden one; the log says what happened.
+    hidden = [d for d in calls if d["rule"].startswith("/hide")]
+    last = hidden[-1] if hidden else calls[-1]
+    print(f"  one of them in full (the log line is this JSON on one line):")
+    print("    " + json.dumps(last, indent=2, ensure_ascii=False).replace("\n", "\n    "))
+PY
 echo
 echo "== metrics (http://127.0.0.1:9901/stats/prometheus)"
-get http://127.0.0.1:9901/stats/prometheus | grep -E '^mcp_policy_decision' || true
+get http://127.0.0.1:9901/stats/prometheus | "$py" -c '
+import re, sys
+decisions, tools = {}, {}
+for line in sys.stdin:
+    m = re.match(r"^mcp_policy_(decision|tool)_(\S+?)(?:\{[^}]*\})?\s+([0-9.e+]+)\s*$", line)
+    if not m:
+        continue
+    kind, name, value = m.group(1), m.group(2), int(float(m.group(3)))
+    (decisions if kind == "decision" else tools)[name] = value
+print("  mcp_policy_decision_<decision> counts every request the filter judged, not only tool")
+print("  calls: initialize, tools/list and notifications are decided allow too.")
+for name, value in sorted(decisions.items()):
+    print(f"    mcp_policy_decision_{name:<17} {value}")
+allowed = sum(v for k, v in tools.items() if k.endswith("_allowed"))
+blocked = sum(v for k, v in tools.items() if k.endswith("_blocked"))
+print(f"  Tool calls alone are counted per tool, mcp_policy_tool_<tool>_allowed and _blocked (tools")
+print(f"  no policy names count as _other): {allowed} allowed, {blocked} blocked in all.")
+for name, value in sorted(tools.items()):
+    if value:
+        print(f"    mcp_policy_tool_{name:<27} {value}")
+'
 cat <<MSG
 
 Envoy with mcp-policy is running:
