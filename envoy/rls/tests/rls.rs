@@ -32,10 +32,11 @@ fn in_ci() -> bool {
     )
 }
 
-/// The redis-server binary: $REDIS_SERVER, else the Debian package's, else on PATH.
+/// The redis-server binary: $REDIS_SERVER (when set, the only one looked at), else the
+/// Debian package's, else on PATH.
 fn redis_server_bin() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("REDIS_SERVER") {
-        return Some(PathBuf::from(p));
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
     let debian = PathBuf::from("/usr/bin/redis-server");
     if debian.is_file() {
