@@ -68,12 +68,20 @@ pub fn render(config: &Config, format: Format) -> Result<String, Vec<String>> {
         return Err(errors);
     }
     Ok(match format {
-        Format::Limitador => limitador(&service.domain, &limits),
-        Format::EnvoyRatelimit => envoy_ratelimit(&service.domain, &limits),
+        Format::Limitador => limitador(
+            &service.domain,
+            config.counter_namespace.as_deref(),
+            &limits,
+        ),
+        Format::EnvoyRatelimit => envoy_ratelimit(
+            &service.domain,
+            config.counter_namespace.as_deref(),
+            &limits,
+        ),
     })
 }
 
-fn limitador(domain: &str, limits: &[Limit<'_>]) -> String {
+fn limitador(domain: &str, namespace: Option<&str>, limits: &[Limit<'_>]) -> String {
     let mut out = format!(
         "# Limitador limits for the RLS domain {} ({} counter{}), written by mcp-policy rls-config.\n\
          # Limitador counts a window from a counter's first hit.\n",
@@ -85,12 +93,15 @@ fn limitador(domain: &str, limits: &[Limit<'_>]) -> String {
         out.push_str("[]\n");
     }
     for l in limits {
-        let key = rls::entry_key(l.counter);
+        let key = rls::entry_key(l.counter, namespace);
         let address = format!("descriptors[0]['{key}']");
         out.push_str(&format!("- namespace: {}\n", quoted(domain)));
         out.push_str(&format!("  name: {}\n", quoted(&describe(l))));
         out.push_str(&format!("  max_value: {}\n", l.max));
-        out.push_str(&format!("  seconds: {}\n", l.counter.window.length_ms() / 1000));
+        out.push_str(&format!(
+            "  seconds: {}\n",
+            l.counter.window.length_ms() / 1000
+        ));
         out.push_str(&format!(
             "  conditions:\n  - {}\n",
             quoted(&format!("{address} != ''"))
@@ -104,7 +115,7 @@ fn limitador(domain: &str, limits: &[Limit<'_>]) -> String {
     out
 }
 
-fn envoy_ratelimit(domain: &str, limits: &[Limit<'_>]) -> String {
+fn envoy_ratelimit(domain: &str, namespace: Option<&str>, limits: &[Limit<'_>]) -> String {
     let mut out = format!(
         "# envoyproxy/ratelimit configuration for the RLS domain {} ({} counter{}), written by mcp-policy rls-config.\n\
          # It counts calendar units (second, minute, hour, day).\n\
@@ -121,7 +132,10 @@ fn envoy_ratelimit(domain: &str, limits: &[Limit<'_>]) -> String {
         let unit = unit(l.counter.window).unwrap_or("minute");
         out.push_str(&format!("  # {}\n", describe(l).replace('\n', " ")));
         out.push_str(&format!("  - key: {COUNTER_KEY}\n"));
-        out.push_str(&format!("    value: {}\n", quoted(&rls::counter_id(l.counter))));
+        out.push_str(&format!(
+            "    value: {}\n",
+            quoted(&rls::counter_id(l.counter, namespace))
+        ));
         out.push_str("    descriptors:\n");
         out.push_str(&format!("      - key: {SCOPE_KEY}\n"));
         out.push_str("        rate_limit:\n");
@@ -184,11 +198,17 @@ mod tests {
         let config = Config::parse(CONFIG.as_bytes()).unwrap();
         let out = render(&config, Format::Limitador).unwrap();
         let counter = &config.policies[0].1.counters[0];
-        let key = rls::entry_key(counter);
-        assert!(out.contains(&format!("descriptors[0]['{key}'] != ''")), "{out}");
+        let key = rls::entry_key(counter, None);
+        assert!(
+            out.contains(&format!("descriptors[0]['{key}'] != ''")),
+            "{out}"
+        );
         assert!(out.contains("max_value: 30\n  seconds: 60\n"), "{out}");
         assert!(out.contains("max_value: 1000\n  seconds: 86400\n"), "{out}");
-        assert!(out.contains("variables: []"), "a global counter has one count");
+        assert!(
+            out.contains("variables: []"),
+            "a global counter has one count"
+        );
         assert!(!out.contains("local"), "local counters stay local");
     }
 
@@ -197,7 +217,10 @@ mod tests {
         let config = Config::parse(CONFIG.as_bytes()).unwrap();
         let out = render(&config, Format::EnvoyRatelimit).unwrap();
         assert!(out.contains("domain: \"mcp\""));
-        assert!(out.contains("unit: minute\n          requests_per_unit: 30"), "{out}");
+        assert!(
+            out.contains("unit: minute\n          requests_per_unit: 30"),
+            "{out}"
+        );
         let odd = CONFIG.replace(r#""window":"minute""#, r#""window":90"#);
         let config = Config::parse(odd.as_bytes()).unwrap();
         let errors = render(&config, Format::EnvoyRatelimit).unwrap_err();
@@ -206,6 +229,8 @@ mod tests {
             vec!["policies.ops.tools.pay.limits[0]: a window of 90s cannot be counted by envoyproxy/ratelimit, which counts per second, minute, hour or day"]
         );
         // Limitador counts any number of seconds.
-        assert!(render(&config, Format::Limitador).unwrap().contains("seconds: 90"));
+        assert!(render(&config, Format::Limitador)
+            .unwrap()
+            .contains("seconds: 90"));
     }
 }

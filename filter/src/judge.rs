@@ -391,7 +391,15 @@ fn judge_message(
             .filter_map(|&(index, amount)| {
                 let counter = policy.counters.get(index)?;
                 let reason = limit_reason(counter);
-                Some(Hit::new(counter, amount, identity, session, reason))
+                let namespace = config.counter_namespace.as_deref();
+                Some(Hit::new(
+                    counter,
+                    namespace,
+                    u64::from(amount),
+                    identity,
+                    session,
+                    reason,
+                ))
             })
             .collect(),
         _ => Vec::new(),

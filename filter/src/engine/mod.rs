@@ -262,11 +262,24 @@ fn reserve(
             .into_iter()
             .partition(|(_, c, _)| c.backend == Backend::Rls);
         amounts = ours;
+        // More than the max can never be admitted (and, past 2^32 - 1,
+        // could not even be said in `hits_addend`): refused here.
+        if let Some(&(_, counter, _)) = theirs
+            .iter()
+            .find(|(_, c, amount)| c.max.is_none_or(|max| *amount > max.as_f64()))
+        {
+            return Err(Outcome::new(
+                Verdict::RateLimited,
+                &counter.pointer,
+                limit_reason(counter),
+            ));
+        }
         // A call that adds nothing is not sent: the protocol reads 0 as 1.
+        // Amounts round up: a limit holds whichever way a server reads one.
         let asks: Vec<(usize, u32)> = theirs
             .iter()
             .filter(|(_, _, amount)| *amount > 0.0)
-            .map(|&(index, _, amount)| (index, amount.ceil().min(f64::from(u32::MAX)) as u32))
+            .map(|&(index, _, amount)| (index, amount.ceil() as u32))
             .collect();
         if fleet == Fleet::Ask && !asks.is_empty() {
             held.fleet = asks;

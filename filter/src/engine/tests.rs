@@ -629,3 +629,14 @@ fn without_a_service_fleet_counters_count_here() {
     let second = w.call("pay", r#"{"amount":1}"#);
     assert_eq!(second.verdict, Verdict::RateLimited);
 }
+
+#[test]
+fn a_fleet_amount_over_the_max_is_refused_without_asking() {
+    let mut w = World::new(MIXED);
+    w.fleet = Fleet::Ask;
+    // 9e15 could never be admitted (and would not fit hits_addend).
+    let o = w.call("pay", r#"{"amount":9000000000000000}"#);
+    assert_eq!(o.verdict, Verdict::RateLimited);
+    assert_eq!(o.rule, "/tools/pay/limits/1");
+    assert!(o.fleet.is_empty());
+}

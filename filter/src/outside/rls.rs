@@ -18,10 +18,10 @@
 //!   matches. Each service ignores the other's shape.
 //!
 //! `<id>` is 16 hex digits of SHA-256 over the counter's identity (policy,
-//! tool, counter, scope, window); the scope digest is 32 hex digits of
+//! tool, counter, scope, window, and an explicit `counters.namespace`); the scope digest is 32 hex digits of
 //! SHA-256 over the scope and its value (the caller's identity or session),
-//! or `_` for a global counter. The RLS domain (`rls.domain`) is what
-//! separates fleets; the counter namespace of shared data plays no part.
+//! or `_` for a global counter. The RLS domain (`rls.domain`) separates
+//! fleets; an explicit `counters.namespace` separates configurations in one.
 
 use crate::digest::{push_hex, sha256};
 use crate::policy::{Counter, Scope};
@@ -48,17 +48,25 @@ pub struct RlsService {
 }
 
 /// The descriptor id of a counter: the same for the same counter in every
-/// replica and across reloads.
-pub fn counter_id(counter: &Counter) -> String {
-    let digest = sha256(counter.key_prefix.as_bytes());
+/// replica and across reloads. `namespace`: the configuration's explicit
+/// `counters.namespace`, which keeps its fleet counters apart from those
+/// of configurations naming another (SPEC §4.1); without one, the RLS
+/// domain alone separates them.
+pub fn counter_id(counter: &Counter, namespace: Option<&str>) -> String {
+    let mut identity = counter.key_prefix.clone().into_bytes();
+    if let Some(ns) = namespace {
+        identity.extend_from_slice(b"\x1fnamespace\x1f");
+        identity.extend_from_slice(ns.as_bytes());
+    }
+    let digest = sha256(&identity);
     let mut id = String::with_capacity(16);
     push_hex(&mut id, digest.get(..8).unwrap_or_default());
     id
 }
 
 /// The descriptor entry key of a counter in `descriptors[0]`.
-pub fn entry_key(counter: &Counter) -> String {
-    format!("{ENTRY_PREFIX}{}", counter_id(counter))
+pub fn entry_key(counter: &Counter, namespace: Option<&str>) -> String {
+    format!("{ENTRY_PREFIX}{}", counter_id(counter, namespace))
 }
 
 /// The scope value of a counter for one caller: a digest, never the
@@ -85,13 +93,14 @@ impl Hit {
     #[inline(never)]
     pub fn new(
         counter: &Counter,
-        amount: u32,
+        namespace: Option<&str>,
+        amount: u64,
         identity: &str,
         session: &str,
         reason: String,
     ) -> Hit {
         Hit {
-            id: counter_id(counter),
+            id: counter_id(counter, namespace),
             scope: scope_value(counter.scope, identity, session),
             amount,
             pointer: counter.pointer.clone(),
@@ -106,8 +115,9 @@ pub struct Hit {
     pub id: String,
     pub scope: String,
     /// `hits_addend`: the counter's increment for this call (never 0: the
-    /// protocol reads 0 as 1, so a call that adds nothing is not sent).
-    pub amount: u32,
+    /// protocol reads 0 as 1, so a call that adds nothing is not sent). A
+    /// batch's sum may pass what `hits_addend` holds: see `too_many`.
+    pub amount: u64,
     /// The counter's pointer and denial text, for a refusal.
     pub pointer: String,
     pub reason: String,
@@ -124,7 +134,7 @@ pub struct Ask {
 /// The requests for `hits`: one per distinct amount, in order of first
 /// appearance.
 pub fn asks(domain: &str, hits: &[Hit]) -> Vec<Ask> {
-    let mut amounts: Vec<u32> = Vec::new();
+    let mut amounts: Vec<u64> = Vec::new();
     for hit in hits {
         if !amounts.contains(&hit.amount) {
             amounts.push(hit.amount);
@@ -134,6 +144,12 @@ pub fn asks(domain: &str, hits: &[Hit]) -> Vec<Ask> {
         .into_iter()
         .map(|amount| request(domain, hits, amount))
         .collect()
+}
+
+/// The first hit whose amount `hits_addend` (a uint32) cannot carry: a
+/// batch's sum past it is refused, never cut down to what fits.
+pub fn too_many(hits: &[Hit]) -> Option<&Hit> {
+    hits.iter().find(|h| h.amount > u64::from(u32::MAX))
 }
 
 /// Adds up hits on the same counter and scope (the calls of a batch).
@@ -154,7 +170,7 @@ pub fn merge(hits: Vec<Hit>) -> Vec<Hit> {
 /// `RateLimitRequest { domain = 1, descriptors = 2, hits_addend = 3 }` for
 /// the hits of `amount`.
 #[inline(never)]
-fn request(domain: &str, hits: &[Hit], amount: u32) -> Ask {
+fn request(domain: &str, hits: &[Hit], amount: u64) -> Ask {
     let chosen = || hits.iter().filter(move |h| h.amount == amount);
     let mut out = Vec::with_capacity(256);
     put_bytes(&mut out, 1, domain.as_bytes());
@@ -171,7 +187,7 @@ fn request(domain: &str, hits: &[Hit], amount: u32) -> Ask {
         put_bytes(&mut out, 2, &one);
     }
     push_varint(&mut out, 3 << 3);
-    push_varint(&mut out, u64::from(amount));
+    push_varint(&mut out, amount);
     Ask {
         message: out,
         hits: (0..hits.len())
@@ -426,7 +442,7 @@ impl Value<'_> {
 mod tests {
     use super::*;
 
-    fn hit(id: &str, scope: &str, amount: u32) -> Hit {
+    fn hit(id: &str, scope: &str, amount: u64) -> Hit {
         Hit {
             id: id.into(),
             scope: scope.into(),
@@ -537,6 +553,28 @@ mod tests {
                 reset_ms: Some(17_000)
             }
         );
+    }
+
+    #[test]
+    fn an_explicit_counter_namespace_keeps_fleet_counters_apart() {
+        let counter = Counter {
+            name: "c".into(),
+            namespace: "t".into(),
+            window: crate::policy::Window::Minute,
+            scope: Scope::Grant,
+            increment: crate::policy::Increment::By(crate::json::Num::U(1)),
+            max: None,
+            message: None,
+            pointer: String::new(),
+            path: String::new(),
+            key_prefix: "p\u{1f}t\u{1f}c\u{1f}grant\u{1f}60000\u{1f}".into(),
+            backend: crate::policy::Backend::Rls,
+        };
+        let plain = counter_id(&counter, None);
+        assert_eq!(plain.len(), 16);
+        assert_ne!(plain, counter_id(&counter, Some("payments-gw")));
+        assert_ne!(counter_id(&counter, Some("a")), counter_id(&counter, Some("b")));
+        assert_eq!(entry_key(&counter, None), format!("mcp_policy.c.{plain}"));
     }
 
     #[test]

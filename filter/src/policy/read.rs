@@ -802,10 +802,10 @@ fn rls_countable(increment: &Increment, max: Option<Num>, loc: &Loc, report: &mu
         }
     }
     match max {
-        Some(m) if !whole(m.as_f64(), 9.0e15) => {
+        Some(m) if !whole(m.as_f64(), f64::from(u32::MAX)) => {
             report.error(
                 loc,
-                format!("an RLS counter's max must be a whole number, not {m}"),
+                format!("an RLS counter's max must be a whole number up to 4294967295 (the protocol's hits_addend), not {m}"),
             );
             ok = false;
         }

@@ -438,6 +438,10 @@ fn rls_backend_errors() {
         "tools.t.limits[0]: an RLS counter's max must be a whole number",
     );
     assert_error(
+        &with_tool(r#"{"limits":[{"counter":"c","window":"minute","max":4294967296,"backend":"rls"}]}"#),
+        "tools.t.limits[0]: an RLS counter's max must be a whole number up to 4294967295",
+    );
+    assert_error(
         &with_rule(r#"{"name":"r","state":{"counter":"c","window":"minute","backend":"rls"}}"#),
         "tools.t.rules[0].state: a state counter cannot use backend \"rls\"",
     );

@@ -653,6 +653,14 @@ impl Stream {
     ) -> Action {
         // One request per amount; `judge` merged the hits of one counter,
         // so however large a batch, there are no more than its counters.
+        if let Some(hit) = rls::too_many(&hits) {
+            let mut d = held.pending;
+            rate_limit(&mut d, &hit.pointer, &hit.reason, None);
+            for e in &mut d.elements {
+                rate_limit(e, &hit.pointer, &hit.reason, None);
+            }
+            return self.finish(config, host, d, Vec::new(), &held.body);
+        }
         let asks = rls::asks(&service.domain, &hits);
         let grpc_service = rls::grpc_service(&service.cluster);
         let mut open = Vec::new();

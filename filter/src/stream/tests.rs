@@ -1169,3 +1169,17 @@ fn a_batch_costs_no_more_requests_than_its_counters() {
     assert!(x.host.grpc_calls[0].message.ends_with(b"\x18\x28"));
     assert!(x.host.grpc_calls[1].message.ends_with(b"\x18\xb4\x06"));
 }
+
+#[test]
+fn a_batch_sum_past_hits_addend_is_refused_not_cut_down() {
+    let config = config(
+        r#"{"policy":{"version":"1","tools":{"pay":{"limits":[
+        {"counter":"spend","window":"day","max":4294967295,"increment_from":"args.amount","backend":"rls"}]}}},
+        "rls":{"cluster":"ratelimit","domain":"mcp"}}"#,
+    );
+    let batch = [pay(1, 4_000_000_000), pay(2, 4_000_000_000)].join(",");
+    let mut x = Exchange::post("/mcp");
+    x.send(&config, format!("[{batch}]").as_bytes());
+    assert!(x.host.grpc_calls.is_empty());
+    assert_eq!(x.host.state("mcp_policy.decision"), Some("rate_limited"));
+}
