@@ -477,7 +477,7 @@ fn read_config(value: &Json<'_>, report: &mut Report) -> Option<Config> {
                 report.error(
                     &uloc,
                     format!(
-                        "unmatched names a missing policy {} (expected \"deny\" or one of: {})",
+                        "names a missing policy {} (expected \"deny\" or one of: {})",
                         quote(uv),
                         all_policy_names.join(", ")
                     ),

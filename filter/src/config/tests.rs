@@ -336,7 +336,7 @@ fn configuration_errors_have_paths() {
     );
     assert_error(
         &format!(r#"{{"policies":{{"p":{P}}},"unmatched":"q"}}"#),
-        r#"unmatched: unmatched names a missing policy "q""#,
+        r#"unmatched: names a missing policy "q""#,
     );
     assert_error(
         &format!(r#"{{"policy":{P},"policies":{{"p":{P}}}}}"#),
