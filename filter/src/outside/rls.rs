@@ -573,7 +573,10 @@ mod tests {
         let plain = counter_id(&counter, None);
         assert_eq!(plain.len(), 16);
         assert_ne!(plain, counter_id(&counter, Some("payments-gw")));
-        assert_ne!(counter_id(&counter, Some("a")), counter_id(&counter, Some("b")));
+        assert_ne!(
+            counter_id(&counter, Some("a")),
+            counter_id(&counter, Some("b"))
+        );
         assert_eq!(entry_key(&counter, None), format!("mcp_policy.c.{plain}"));
     }
 
