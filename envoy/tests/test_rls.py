@@ -7,7 +7,7 @@ The RLS's limits file is never written by hand: it is what `mcp-policy rls-confi
 --format limitador` prints for the very configuration the Envoys run, so the CLI's limits
 and the filter's descriptors must agree for any call to be counted at all.
 
-Servers are shared by the module (one Redis, one RLS, five Envoys); every test uses its own
+Servers are shared by the module (one Redis, one RLS, six Envoys); every test uses its own
 agent ids, so counts never leak between tests. Tests that stop the RLS or Redis start them
 again before they end, pass or fail.
 """
@@ -59,12 +59,16 @@ WASM_FAILURES = ("RuntimeError", "panicked", "wasm trap", "Plugin configured to 
 RLS_ERRORS = "wasmcustom.mcp_policy.rls.errors"
 
 
-def plugin_config(cluster: str = "ratelimit", **rls: Any) -> dict[str, Any]:
-    return {
+def plugin_config(cluster: str = "ratelimit", namespace: str | None = None,
+                  **rls: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
         "policy": POLICY,
         "identity": [{"header": "x-agent-id"}],
         "rls": {"cluster": cluster, "domain": DOMAIN, "timeout_ms": 2000, **rls},
     }
+    if namespace is not None:
+        config["counters"] = {"namespace": namespace}
+    return config
 
 
 def agent(tag: str) -> dict[str, str]:
@@ -90,8 +94,14 @@ class Fleet:
         self.config_file = work / "plugin-config.json"
         self.config_file.write_text(json.dumps(plugin_config(), indent=2))
         self.limits_text = rls_config(self.config_file)
+        # Another configuration on the same RLS, naming its own counter namespace.
+        self.other_config_file = work / "plugin-config-other.json"
+        self.other_config_file.write_text(json.dumps(plugin_config(namespace="other"), indent=2))
+        self.other_limits_text = rls_config(self.other_config_file)
         self.redis = Redis(work, name="redis")
-        self.rls = RateLimitService(work, self.limits_text, redis=self.redis, name="rls")
+        # Both files are YAML lists: one after the other is the list of both.
+        self.rls = RateLimitService(work, self.limits_text + self.other_limits_text,
+                                    redis=self.redis, name="rls")
         self.envoys: dict[str, EnvoyProcess] = {}
 
     def start(self) -> "Fleet":
@@ -101,6 +111,7 @@ class Fleet:
         self.a = self._envoy("a", plugin_config())
         self.b = self._envoy("b", plugin_config())
         self.allow = self._envoy("allow", plugin_config(on_unavailable="allow"))
+        self.other = self._envoy("other", plugin_config(namespace="other"))
         # A plugin naming a cluster this Envoy does not have.
         self.nowhere = self._envoy("nowhere", plugin_config("no_such_cluster"), concurrency=1,
                                    with_cluster=False)
@@ -171,6 +182,16 @@ def _log_size(env: EnvoyProcess) -> int:
     return len(_log(env))
 
 
+def wait_log(env: EnvoyProcess, text: str, mark: int, timeout: float = 5.0) -> bool:
+    """Whether Envoy's log says `text` after `mark` (it reaches the file a moment later)."""
+    deadline = time.monotonic() + timeout
+    while text not in _log(env)[mark:]:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 # -- calls ---------------------------------------------------------------------------------------
 def call(env: EnvoyProcess, tool: str, arguments: dict, headers: dict):
     """One tools/call through the official SDK client (its own session)."""
@@ -239,8 +260,8 @@ def wait_rls_counts(fleet: Fleet, timeout: float = 10.0) -> int:
 
 # -- 1. the limits file ----------------------------------------------------------------------------
 def test_the_limits_file_is_the_clis_and_limitador_reads_it(fleet):
-    # What the RLS runs on is the CLI's output for the configuration the Envoys run.
-    assert fleet.rls.limits_path.read_text() == fleet.limits_text
+    # What the RLS runs on is the CLI's output for the configurations the Envoys run.
+    assert fleet.rls.limits_path.read_text() == fleet.limits_text + fleet.other_limits_text
     assert fleet.limits_text == rls_config(fleet.config_file), "rls-config is deterministic"
     checked = fleet.rls.validate()
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -252,6 +273,10 @@ def test_the_limits_file_is_the_clis_and_limitador_reads_it(fleet):
         assert pointer in text, (pointer, text)
     assert "create_issue" not in text
     assert text.count(f'namespace: "{DOMAIN}"') == 3, text
+    # An explicit counters.namespace gives the same counters other ids.
+    ids = set(re.findall(r"mcp_policy\.c\.[0-9a-f]{16}", text))
+    other_ids = set(re.findall(r"mcp_policy\.c\.[0-9a-f]{16}", fleet.other_limits_text))
+    assert len(ids) == len(other_ids) == 3 and not ids & other_ids, (ids, other_ids)
     # --validate really reads the file: a broken one is refused.
     broken = fleet.rls.validate(text.replace("max_value: 3", "max_value: three"))
     assert broken.returncode != 0, broken.stdout
@@ -301,6 +326,14 @@ def test_two_envoys_share_one_limit_through_the_rls(fleet, mcp_server):
     assert len(echoes_run(mcp_server, other_marker)) == 3
     assert len(echoes_run(mcp_server, marker)) == 3
 
+    # A configuration naming another counter namespace, on the same RLS and domain, does not
+    # spend this one's quota (SPEC §4.1): the same caller gets its own three there.
+    ns_marker = f"ns-{uuid.uuid4().hex[:8]}"
+    there = [call(fleet.other, "echo", {"text": f"{ns_marker}-{i}"}, me) for i in range(4)]
+    assert [ran(r) for r in there] == [True, True, True, False], [result_text(r) for r in there]
+    assert_rate_limited(there[3], "/tools/echo/rate_limit", 60)
+    assert len(echoes_run(mcp_server, ns_marker)) == 3
+
 
 # -- 3. no identity in Redis -------------------------------------------------------------------------
 def test_redis_holds_no_identity(fleet):
@@ -317,13 +350,12 @@ def test_redis_holds_no_identity(fleet):
     # What the keys hold instead: the counters' descriptor ids (those of the limits file)
     # and the scope digest documented in outside/rls.rs: 32 hex digits of
     # SHA-256("grant" 0x1f identity), the identity namespaced by its source.
-    text = b"\n".join(keys).decode(errors="replace")
-    ids = set(re.findall(r"mcp_policy\.c\.([0-9a-f]{16})", text))
-    assert len(ids) == 3 and ids == set(re.findall(r"mcp_policy\.c\.([0-9a-f]{16})",
-                                                    fleet.limits_text)), (ids, text[:2000])
     identity = f"h:x-agent-id\x1f{who}"
     digest = hashlib.sha256(b"grant\x1f" + identity.encode()).hexdigest()[:32]
-    assert sum(digest in k.decode(errors="replace") for k in keys) == 3, (digest, text[:3000])
+    mine = [k.decode(errors="replace") for k in keys if digest.encode() in k]
+    assert len(mine) == 3, (digest, keys[:20])
+    ids = {m for k in mine for m in re.findall(r"mcp_policy\.c\.([0-9a-f]{16})", k)}
+    assert ids == set(re.findall(r"mcp_policy\.c\.([0-9a-f]{16})", fleet.limits_text)), mine
 
 
 # -- 4. the RLS down, then back -----------------------------------------------------------------------
@@ -337,7 +369,7 @@ def test_the_rls_down_follows_on_unavailable_and_back_it_counts(fleet, mcp_serve
         denied = call(fleet.a, "echo", {"text": f"{marker}-deny"}, me)
         assert_unavailable_denied(denied)
         assert stat(fleet.a, RLS_ERRORS) == deny_errors + 1
-        assert "the Rate Limit Service is unavailable" in _log(fleet.a)[log_mark:]
+        assert wait_log(fleet.a, "the Rate Limit Service is unavailable", log_mark)
         # on_unavailable "allow": the call runs, and the error is still counted.
         assert ran(call(fleet.allow, "echo", {"text": f"{marker}-allow"}, me))
         assert stat(fleet.allow, RLS_ERRORS) == allow_errors + 1
@@ -433,6 +465,10 @@ def test_a_call_that_adds_nothing_to_an_rls_counter_is_not_asked(fleet, mcp_serv
     assert stat(fleet.nowhere, RLS_ERRORS) == errors
     # ... while one that adds to it does ask (and is refused, the service being unreachable).
     assert_unavailable_denied(call(fleet.nowhere, "create_charge", {"amount": 5, "currency": "usd"}, me))
+    assert stat(fleet.nowhere, RLS_ERRORS) == errors + 1
+    # An amount past the counter's max can never be admitted: refused without asking.
+    over = call(fleet.nowhere, "create_charge", {"amount": SPEND_MAX + 1, "currency": "usd"}, me)
+    assert meta(over)["decision"] == "rate_limited", result_text(over)
     assert stat(fleet.nowhere, RLS_ERRORS) == errors + 1
     charges = [a for n, a in mcp_server.tool_calls() if n == "create_charge"]
     assert charges == [{"amount": 0, "currency": "usd"}]
