@@ -438,7 +438,9 @@ fn rls_backend_errors() {
         "tools.t.limits[0]: an RLS counter's max must be a whole number",
     );
     assert_error(
-        &with_tool(r#"{"limits":[{"counter":"c","window":"minute","max":4294967296,"backend":"rls"}]}"#),
+        &with_tool(
+            r#"{"limits":[{"counter":"c","window":"minute","max":4294967296,"backend":"rls"}]}"#,
+        ),
         "tools.t.limits[0]: an RLS counter's max must be a whole number up to 4294967295",
     );
     assert_error(
