@@ -1,7 +1,8 @@
 //! Strict JSON values, borrowed from the bytes they were read from.
 //!
 //! Owns: the JSON value type and writing it back. Reading is strict (`read`):
-//! where two parsers could disagree, the document is refused. Numbers know
+//! where two parsers could disagree, the document is refused. `scan` checks
+//! the same way without building the value (tool lists in responses). Numbers know
 //! how every reader sees them (`num`); keys are compared as Go folds them
 //! (`fold`); strings a server may decode as JSON are recognised (`decoded`).
 //!
@@ -14,6 +15,7 @@ mod decoded;
 mod fold;
 mod num;
 mod read;
+pub mod scan;
 pub mod spans;
 pub mod write;
 

@@ -272,18 +272,16 @@ impl<'a> Reader<'a> {
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
-        let mut v = 0u32;
-        for _ in 0..4 {
-            let d = match self.peek() {
-                Some(b @ b'0'..=b'9') => b.wrapping_sub(b'0'),
-                Some(b @ b'a'..=b'f') => b.wrapping_sub(b'a').wrapping_add(10),
-                Some(b @ b'A'..=b'F') => b.wrapping_sub(b'A').wrapping_add(10),
-                _ => return Err(self.error("invalid escape")),
-            };
-            v = (v << 4) | u32::from(d);
-            self.bump();
+        match hex4(self.bytes, self.at) {
+            Ok(v) => {
+                self.at = self.at.saturating_add(4);
+                Ok(v)
+            }
+            Err(bad) => {
+                self.at = bad;
+                Err(self.error("invalid escape"))
+            }
         }
-        Ok(v)
     }
 
     fn digits(&mut self) -> usize {
@@ -371,6 +369,24 @@ impl<'a> Reader<'a> {
             dec => Num::D(double, dec),
         })
     }
+}
+
+/// The four hex digits at `at` (of a `\u` escape) as a number; or where
+/// the first byte that is not one is (`scan` checks escapes with it too).
+#[inline(never)]
+pub(super) fn hex4(bytes: &[u8], at: usize) -> Result<u32, usize> {
+    let mut v = 0u32;
+    let end = at.saturating_add(4);
+    let mut i = at;
+    while i < end {
+        let d = bytes
+            .get(i)
+            .and_then(|&b| char::from(b).to_digit(16))
+            .ok_or(i)?;
+        v = (v << 4) | d;
+        i = i.saturating_add(1);
+    }
+    Ok(v)
 }
 
 /// Where the plain run of string contents from `at` ends: the first quote,

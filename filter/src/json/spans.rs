@@ -45,7 +45,7 @@ fn each_member<'t>(
     }
     loop {
         let key_end = skip_string(text, at)?;
-        let key = decode_key(text.get(at..key_end)?)?;
+        let key = super::scan::decode(text, at..key_end)?;
         at = skip_ws(text, key_end);
         if text.get(at) != Some(&b':') {
             return None;
@@ -195,18 +195,6 @@ pub fn compact(text: &[u8]) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
-}
-
-/// A key's text, with escapes decoded.
-fn decode_key(quoted: &[u8]) -> Option<Cow<'_, str>> {
-    let inner = quoted.get(1..quoted.len().checked_sub(1)?)?;
-    if !inner.contains(&b'\\') {
-        return std::str::from_utf8(inner).ok().map(Cow::Borrowed);
-    }
-    match super::read::parse(quoted).ok()? {
-        super::Json::Str(s) => Some(Cow::Owned(s.into_owned())),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
