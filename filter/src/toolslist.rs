@@ -13,7 +13,7 @@
 //!
 //! Does not own: finding the messages in a response (`stream`, `sse`).
 
-use crate::json::{self, spans, Json};
+use crate::json::scan::{self, Mark, Visit, TOP, UNMARKED};
 use crate::policy::Policy;
 use std::ops::Range;
 
@@ -29,7 +29,8 @@ pub fn may_hold_list(text: &[u8]) -> bool {
             return false;
         };
         let next = text.get(stop.saturating_add(1)..).unwrap_or_default();
-        if (b == b'"' && next.starts_with(b"tools\""))
+        // (The first byte alone, before comparing six: most keys differ there.)
+        if (b == b'"' && next.first() == Some(&b't') && next.starts_with(b"tools\""))
             || (b == b'\\' && next.first() == Some(&b'u'))
         {
             return true;
@@ -46,87 +47,147 @@ pub struct Unreadable;
 /// The message (or batch) `text` with every tool list cut to `policy`:
 /// `Ok(None)` when nothing in it changes. Only the lists are rewritten;
 /// every other byte, and every kept tool, stays as the server wrote it.
+///
+/// One pass (`json::scan`) checks the text as strictly as `json::parse`
+/// and, as it goes, finds each list and each tool's name, judges the tool
+/// and notes where the kept ones sit; nothing else is built or decoded.
 pub fn cut(text: &[u8], policy: Option<&Policy>) -> Result<Option<Vec<u8>>, Unreadable> {
     if !may_hold_list(text) {
         return Ok(None);
     }
-    // Strict first: the spans below are only read over accepted text.
-    json::parse(text).map_err(|_| Unreadable)?;
-    let at = spans::skip_ws(text, 0);
-    let messages: Vec<usize> = match text.get(at) {
-        Some(b'[') => spans::elements(text, at)
-            .ok_or(Unreadable)?
-            .into_iter()
-            .map(|m| m.start)
-            .collect(),
-        _ => vec![at],
+    let mut found = Lists {
+        text,
+        policy,
+        lists: Vec::new(),
+        kept: Vec::with_capacity(16),
+        tool: 0,
+        name: None,
     };
-    let mut edits: Vec<Edit> = Vec::new();
-    for message in messages {
-        if let Some(edit) = cut_message(text, message, policy)? {
-            edits.push(edit);
-        }
-    }
-    if edits.is_empty() {
-        return Ok(None);
-    }
-    let mut out = Vec::with_capacity(text.len());
+    scan::scan(text, &mut found).map_err(|_| Unreadable)?;
+    let Lists { lists, kept, .. } = found;
+    let mut out: Option<Vec<u8>> = None;
     let mut done = 0usize;
-    for (range, replacement) in edits {
-        out.extend_from_slice(text.get(done..range.start).unwrap_or_default());
-        out.extend_from_slice(&replacement);
-        done = range.end;
+    for (i, list) in lists.iter().enumerate() {
+        if !list.cut {
+            continue;
+        }
+        let last = lists
+            .get(i.saturating_add(1))
+            .map_or(kept.len(), |l| l.first);
+        let out = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
+        out.extend_from_slice(text.get(done..list.range.start).unwrap_or_default());
+        out.push(b'[');
+        for (j, tool) in kept
+            .get(list.first..last)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            if j > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(text.get(tool.clone()).unwrap_or_default());
+        }
+        out.push(b']');
+        done = list.range.end;
     }
-    out.extend_from_slice(text.get(done..).unwrap_or_default());
-    Ok(Some(out))
+    Ok(out.map(|mut out| {
+        out.extend_from_slice(text.get(done..).unwrap_or_default());
+        out
+    }))
 }
 
-/// A range of the text and what replaces it.
-type Edit = (Range<usize>, Vec<u8>);
+/// What the values `Lists` follows are: the path from the document to a
+/// tool's name, `[ message ]` or `message`, then `result` (an object),
+/// `tools` (an array), each element, its `name` (a string).
+const BATCH: Mark = 1;
+const MESSAGE: Mark = 2;
+const RESULT: Mark = 3;
+const TOOLS: Mark = 4;
+const TOOL: Mark = 5;
+const NAME: Mark = 6;
 
-/// The message at `at`: its `result.tools` range and the list that
-/// replaces it, when a tool goes.
-fn cut_message(
-    text: &[u8],
-    at: usize,
-    policy: Option<&Policy>,
-) -> Result<Option<Edit>, Unreadable> {
-    // Where `result` and its `tools` start, without reading past them; the
-    // list itself is read once, for its elements and its end.
-    let opens = |at: &usize, open: u8| text.get(*at) == Some(&open);
-    let Some(result) = spans::member_start(text, at, "result").filter(|r| opens(r, b'{')) else {
-        return Ok(None);
-    };
-    let Some(tools_start) = spans::member_start(text, result, "tools").filter(|r| opens(r, b'['))
-    else {
-        return Ok(None);
-    };
-    let (items, tools_end) = spans::array(text, tools_start).ok_or(Unreadable)?;
-    let tools = tools_start..tools_end;
-    let before = items.len();
-    let kept: Vec<&[u8]> = items
-        .into_iter()
-        .filter(|tool| {
-            let name = spans::member(text, tool.start, "name")
-                .and_then(|r| json::parse(text.get(r)?).ok());
-            let name = name.as_ref().and_then(Json::as_str);
-            matches!((name, policy), (Some(n), Some(p)) if p.lists(n))
-        })
-        .filter_map(|tool| text.get(tool))
-        .collect();
-    if kept.len() == before {
-        return Ok(None);
-    }
-    let mut list = Vec::with_capacity(tools.len());
-    list.push(b'[');
-    for (i, tool) in kept.into_iter().enumerate() {
-        if i > 0 {
-            list.push(b',');
+/// The tool lists of a message, judged while the text is checked.
+struct Lists<'t, 'p> {
+    text: &'t [u8],
+    policy: Option<&'p Policy>,
+    lists: Vec<List>,
+    /// The tools kept, of every list in document order (only these: a list
+    /// of many tools the caller may not see costs no memory).
+    kept: Vec<Range<usize>>,
+    /// Where the tool being read starts, and its `name` when that is a
+    /// string (with its quotes).
+    tool: usize,
+    name: Option<Range<usize>>,
+}
+
+/// A `result.tools` array: its range, its first kept tool (in
+/// `Lists::kept`), and whether a tool of it goes.
+struct List {
+    range: Range<usize>,
+    first: usize,
+    cut: bool,
+}
+
+/// Whether `key` is `word` (a fixed-size compare, no call).
+fn is<const N: usize>(key: &[u8], word: &[u8; N]) -> bool {
+    <&[u8; N]>::try_from(key).is_ok_and(|k| k == word)
+}
+
+impl Visit for Lists<'_, '_> {
+    fn enter(&mut self, parent: Mark, key: Option<&[u8]>, at: usize, first: u8) -> Mark {
+        match (parent, key, first) {
+            (TOP, _, b'[') => BATCH,
+            (TOP | BATCH, _, b'{') => MESSAGE,
+            (MESSAGE, Some(k), b'{') if is(k, b"result") => RESULT,
+            (RESULT, Some(k), b'[') if is(k, b"tools") => {
+                self.lists.push(List {
+                    range: at..at,
+                    first: self.kept.len(),
+                    cut: false,
+                });
+                TOOLS
+            }
+            (TOOLS, None, _) => {
+                self.tool = at;
+                self.name = None;
+                TOOL
+            }
+            (TOOL, Some(k), b'"') if is(k, b"name") => {
+                self.name = Some(at..at);
+                NAME
+            }
+            _ => UNMARKED,
         }
-        list.extend_from_slice(tool);
     }
-    list.push(b']');
-    Ok(Some((tools, list)))
+
+    // Called for a few values only: kept out of the scan's loop (inlined,
+    // the loop would find the last list at every value).
+    #[inline(never)]
+    fn leave(&mut self, mark: Mark, end: usize) {
+        match mark {
+            TOOLS => {
+                if let Some(list) = self.lists.last_mut() {
+                    list.range.end = end;
+                }
+            }
+            NAME => {
+                if let Some(name) = &mut self.name {
+                    name.end = end;
+                }
+            }
+            TOOL => {
+                // What cannot be judged (no string name) is not shown.
+                let name = self.name.take().and_then(|r| scan::decode(self.text, r));
+                if matches!((name, self.policy), (Some(n), Some(p)) if p.lists(&n)) {
+                    self.kept.push(self.tool..end);
+                } else if let Some(list) = self.lists.last_mut() {
+                    list.cut = true;
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -222,5 +283,72 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#"{"id":1.50, "result" : {"tools" : [{"name":"a","x":1E2,"d":"\u00e9"}],"n":2.0}}"#
         );
+    }
+
+    #[test]
+    fn names_are_read_as_a_reader_reads_them() {
+        let p = policy(r#"{"version":"1","default":"allow","hide":["b","é"],"tools":{}}"#);
+        // Escaped, not ASCII, not a string, no name, not an object.
+        let text = r#"{"result":{"tools":[{"name":"\u0062"},{"name":"a\u0062"},{"name":"é"},
+            {"name":"\u00e9"},{"name":1},{"nom":"a"},"a",null,[{"name":"a"}],{"x":{"name":"a"},"name":"c"}]}}"#;
+        let out = cut(text.as_bytes(), Some(&p)).unwrap().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v["result"]["tools"],
+            serde_json::json!([{"name":"ab"},{"x":{"name":"a"},"name":"c"}])
+        );
+    }
+
+    #[test]
+    fn only_result_tools_is_a_list() {
+        // `tools` elsewhere (in a result's content, at the top, under
+        // `params`, as an object) is the message's own business.
+        for text in [
+            r#"{"result":{"content":[{"tools":[{"name":"b"}]}]}}"#,
+            r#"{"tools":[{"name":"b"}],"result":{}}"#,
+            r#"{"params":{"tools":[{"name":"b"}]}}"#,
+            r#"{"result":{"tools":{"name":"b"}}}"#,
+            r#"{"result":[{"tools":[{"name":"b"}]}]}"#,
+            r#"[[{"result":{"tools":[{"name":"b"}]}}]]"#,
+            r#"{"Result":{"tools":[{"name":"b"}]}}"#,
+        ] {
+            assert_eq!(cut(text.as_bytes(), None), Ok(None), "{text}");
+        }
+    }
+
+    #[test]
+    fn every_list_of_a_batch_is_cut() {
+        let p = policy(r#"{"version":"1","default":"allow","hide":["b"],"tools":{}}"#);
+        let text = br#"[{"id":1,"result":{"tools":[{"name":"a"},{"name":"b"}]}},{"id":2,"result":{"tools":[]}},
+            {"id":3,"result":{"tools":[{"name":"b"}],"nextCursor":"c"}},{"id":4,"result":{"tools":[{"name":"a"}]}}]"#;
+        let out = cut(text, Some(&p)).unwrap().unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"[{"id":1,"result":{"tools":[{"name":"a"}]}},{"id":2,"result":{"tools":[]}},
+            {"id":3,"result":{"tools":[],"nextCursor":"c"}},{"id":4,"result":{"tools":[{"name":"a"}]}}]"#
+        );
+    }
+
+    #[test]
+    fn lists_the_strict_reader_refuses_are_withheld() {
+        for bad in [
+            // Keys one key to a Go server, in a tool and in the result.
+            &br#"{"result":{"tools":[{"name":"a","NAME":"b"}]}}"#[..],
+            br#"{"result":{"tools":[{"name":"a"}],"Tools":[]}}"#,
+            br#"{"result":{"tools":[{"name":"a","n\u0061me":"b"}]}}"#,
+            br#"{"result":{"tools":[{"name":"\ud800"}]}}"#,
+            b"{\"result\":{\"tools\":[{\"name\":\"\xff\"}]}}",
+            br#"{"result":{"tools":[{"name":"a"}]},"n":1e400}"#,
+            br#"{"result":{"tools":[{"name":"a"},]}}"#,
+            br#"{"result":{"tools":[{"name":"a"}]}}{}"#,
+        ] {
+            assert_eq!(
+                cut(bad, None),
+                Err(Unreadable),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+            assert!(crate::json::parse(bad).is_err());
+        }
     }
 }
