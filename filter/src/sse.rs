@@ -14,8 +14,13 @@ pub struct Events {
 }
 
 impl Events {
-    pub fn push(&mut self, chunk: &[u8]) {
-        self.pending.extend_from_slice(chunk);
+    /// Adds a chunk: taken as it is when nothing is held (no copy).
+    pub fn push(&mut self, chunk: Vec<u8>) {
+        if self.pending.is_empty() {
+            self.pending = chunk;
+        } else {
+            self.pending.extend_from_slice(&chunk);
+        }
     }
 
     pub fn pending_len(&self) -> usize {
@@ -117,11 +122,11 @@ mod tests {
     #[test]
     fn events_complete_across_chunks_and_line_endings() {
         let mut e = Events::default();
-        e.push(b"event: message\r\ndata: {\"a\":");
+        e.push(b"event: message\r\ndata: {\"a\":".to_vec());
         assert_eq!(e.next_event(), None);
-        e.push(b"1}\r\n\r");
+        e.push(b"1}\r\n\r".to_vec());
         assert_eq!(e.next_event(), None, "a lone CR may be half of CRLF");
-        e.push(b"\nid: 2\ndata: x\n\n: comment\n\ndata: tail");
+        e.push(b"\nid: 2\ndata: x\n\n: comment\n\ndata: tail".to_vec());
         let first = e.next_event().unwrap();
         assert_eq!(data(&first), b"{\"a\":1}");
         let second = e.next_event().unwrap();

@@ -177,7 +177,7 @@ impl Watcher {
                 // Bytes of earlier chunks still held: this chunk alone is not
                 // what goes out.
                 let held = self.events.pending_len() > 0;
-                self.events.push(&chunk);
+                self.events.push(chunk);
                 let out = if self.events.pending_len() > READ_LIMIT {
                     self.mode = Mode::Drop;
                     if self.refund == Refund::UnlessAnswered {
