@@ -68,11 +68,32 @@ fn event_end(buf: &[u8]) -> Option<usize> {
     None
 }
 
-fn lines(event: &[u8]) -> impl Iterator<Item = &[u8]> {
-    event
-        .split(|&b| b == b'\n')
-        .flat_map(|l| l.split(|&b| b == b'\r'))
-        .filter(|l| !l.is_empty())
+/// The event's lines, without their ends (LF, CR or CRLF) and without the
+/// empty ones.
+fn lines(event: &[u8]) -> Lines<'_> {
+    Lines(event)
+}
+
+struct Lines<'a>(&'a [u8]);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        while !self.0.is_empty() {
+            let end = self
+                .0
+                .iter()
+                .position(|&b| b == b'\n' || b == b'\r')
+                .unwrap_or(self.0.len());
+            let (line, rest) = self.0.split_at(end);
+            self.0 = rest.get(1..).unwrap_or_default();
+            if !line.is_empty() {
+                return Some(line);
+            }
+        }
+        None
+    }
 }
 
 /// The event's data: its `data:` lines joined by LF.

@@ -357,13 +357,20 @@ fn from_the_server(details: Option<&[u8]>) -> bool {
 /// breaker that refused it. (With retries on resets configured, an earlier
 /// attempt may have been delivered: keep retries off MCP routes.)
 fn never_delivered(details: Option<&[u8]>) -> bool {
+    const NEVER: [&[u8]; 4] = [
+        b"no_healthy_upstream",
+        b"cluster_not_found",
+        b"route_not_found",
+        b"maintenance_mode",
+    ];
     let Some(d) = details else { return false };
-    let contains = |needle: &[u8]| d.windows(needle.len()).any(|w| w == needle);
-    matches!(
-        d,
-        b"no_healthy_upstream" | b"cluster_not_found" | b"route_not_found" | b"maintenance_mode"
-    ) || (d.starts_with(b"upstream_reset_before_response_started{")
-        && (contains(b"connection_failure") || contains(b"overflow")))
+    NEVER.contains(&d)
+        || (d.starts_with(b"upstream_reset_before_response_started{")
+            && (holds(d, b"connection_failure") || holds(d, b"overflow")))
+}
+
+fn holds(text: &[u8], needle: &[u8]) -> bool {
+    text.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
