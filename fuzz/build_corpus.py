@@ -30,7 +30,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
-TARGETS = ["config", "mcp", "engine", "tool_call", "stream", "regex"]
+TARGETS = ["config", "mcp", "engine", "tool_call", "stream", "regex", "toolslist"]
 
 
 def load_policies(shared, cli):
@@ -308,6 +308,36 @@ def regex_seeds():
     return [("\0".join([p] + hays)).encode() for p in patterns]
 
 
+def toolslist_seeds(bodies):
+    """`[mode]` + text: whole tool-list answers (mode 0..3: raw, each policy),
+    tools for the target's templates (mode bits 2-3), and the mcp bodies."""
+    tool = lambda n: {"name": n, "description": n + ": does one thing", "inputSchema": {
+        "type": "object", "properties": {"repo": {"type": "string"}}, "required": ["repo"]}}
+    whole = [
+        {"jsonrpc": "2.0", "id": 1, "result": {"tools": [tool(n) for n in ["a", "b", "c", "echo", "delete_repo"]]}},
+        [{"jsonrpc": "2.0", "id": 1, "result": {}}, {"jsonrpc": "2.0", "id": 2, "result": {"tools": [tool("b")], "nextCursor": "n"}}],
+        {"jsonrpc": "2.0", "id": "x", "result": {"tools": [], "_meta": {"k": 1.50}}},
+        {"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": 1}, "x", None, {"nome": "a"}, {"name": "\u00e9"}]}},
+    ]
+    raw = [json.dumps(v, separators=(",", ":")).encode() for v in whole]
+    raw += [json.dumps(v, indent=1).encode() for v in whole]
+    raw += [
+        rb'{"result":{"tool\u0073":[{"n\u0061me":"a"},{"name":"\u0062"}]},"id":1}',
+        rb'{"result":{"tools":[{"name":"a","NAME":"b"}]}}',
+        rb'{"result":{"tools":[{"name":"a"}],"Tools":[]}}',
+        rb'{"result":{"tools":[{"name":"\ud83d\ude00"},{"name":"b"}]},"x":1e400}',
+        '{"result":{"tools":[{"name":"é"},{"name":"b","K":1,"K":2}]}}'.encode(),
+        b'{"result":{"tools":[{"name":"b"}]}} ',
+        b'{"result":{"tools":[{"name":"b"}]}}x',
+    ]
+    items = [json.dumps(tool(n), separators=(",", ":")).encode() for n in ["a", "b", "c", "Name"]]
+    items += [b'{"name":"b"},{"name":"a","x":[1,-0,2.5e-3,true,false,null]}', b'', b'{"name":"b","name":"b"}']
+    out = [bytes([m]) + t for t in raw for m in range(4)]
+    out += [bytes([m | (w << 2)]) + t for t in items for m in range(4) for w in (1, 2, 3)]
+    out += [bytes([k % 4]) + b for k, b in enumerate(bodies[:64])]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", default=os.path.join(os.path.dirname(REPO), "shared"))
@@ -376,6 +406,7 @@ def main():
         "tool_call": write(os.path.join(a.out, "tool_call"), tool_call),
         "stream": write(os.path.join(a.out, "stream"), stream_seeds(bodies, rng)),
         "regex": write(os.path.join(a.out, "regex"), regex_seeds()),
+        "toolslist": write(os.path.join(a.out, "toolslist"), toolslist_seeds(bodies)),
     }
     print(f"build_corpus: {len(real)} real policies in {pol_dir}; new seeds: "
           + ", ".join(f"{k} {v}" for k, v in counts.items()))

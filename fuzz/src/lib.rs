@@ -6,6 +6,7 @@
 //!   converted to JSON by `fuzz/build_corpus.py` into `corpus/_policies/`;
 //! - `reference`: an independent reading of JSON (serde_json's `Value`, with
 //!   its own duplicate-key check) to hold `mcp_policy::json` against;
+//! - `oldcut`: the tool-list cut as it was made over a tree, for `toolslist`;
 //! - `gen`: a structure-aware generator of JSON-RPC bodies for `tools/call`;
 //! - `oracle`: what a few of the fuzz policies must decide, computed
 //!   independently of the engine, on the reference reading;
@@ -19,6 +20,7 @@
 
 pub mod check;
 pub mod gen;
+pub mod oldcut;
 pub mod oracle;
 pub mod policies;
 pub mod reference;
