@@ -1183,3 +1183,33 @@ fn a_batch_sum_past_hits_addend_is_refused_not_cut_down() {
     assert!(x.host.grpc_calls.is_empty());
     assert_eq!(x.host.state("mcp_policy.decision"), Some("rate_limited"));
 }
+
+#[test]
+fn a_response_in_another_charset_or_with_a_byte_order_mark_is_withheld() {
+    let c = config(LIST_POLICY);
+    let list = tools_result("9", &["echo_secret", "echo"]);
+    let event = format!("event: message\ndata: {list}\n\n");
+    let bom = format!("\u{feff}{event}");
+    let cases: [(&str, Vec<&str>); 4] = [
+        // The TypeScript SDK's TextDecoder skips the mark; sse reads no `data:`.
+        ("text/event-stream", vec![&bom]),
+        ("text/event-stream", vec![&bom[..3], &bom[3..]]),
+        ("application/json", vec![&bom]),
+        // The Python SDK's httpx decodes by the declared charset.
+        ("text/event-stream; charset=utf-16", vec![&event]),
+    ];
+    for (content_type, chunks) in cases {
+        let mut x = Exchange::post("/mcp");
+        x.send(&c, br#"{"jsonrpc":"2.0","id":9,"method":"tools/list"}"#);
+        x.respond(&c, "200", content_type, &chunks);
+        let out = String::from_utf8_lossy(&x.downstream).into_owned();
+        assert!(!out.contains("echo_secret"), "{content_type}: {out}");
+        assert!(out.contains("could not read this response"), "{content_type}: {out}");
+    }
+    // UTF-8, declared or not, is read and cut as usual.
+    let mut y = Exchange::post("/mcp");
+    y.send(&c, br#"{"jsonrpc":"2.0","id":9,"method":"tools/list"}"#);
+    y.respond(&c, "200", "text/event-stream; charset=utf-8", &[&event]);
+    let out = String::from_utf8_lossy(&y.downstream).into_owned();
+    assert!(!out.contains("echo_secret") && out.contains("\"echo\""), "{out}");
+}

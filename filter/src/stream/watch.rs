@@ -77,6 +77,9 @@ pub struct Watcher {
     /// the body unless a message in it answers a request by id.
     refund: Refund,
     events: sse::Events,
+    /// The body's first bytes, until there are enough to tell whether it
+    /// starts with a byte-order mark.
+    head: Vec<u8>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -113,14 +116,19 @@ impl Watcher {
             host.property(&["response", "code_details"])
         };
         let content_type = headers.value(content_type).unwrap_or_default();
+        // Clients decode a body by its declared charset (the Python SDK's
+        // httpx does): another one than UTF-8 is a text the filter cannot
+        // read as they will.
+        let foreign = super::foreign_charset(&content_type).is_some();
         let content_type = content_type.trim_start().as_bytes();
         self.sse = content_type
             .get(..17)
             .is_some_and(|t| t.eq_ignore_ascii_case(b"text/event-stream"));
         let json = super::contains_ignore_case(content_type, b"json");
-        let encoded = headers
-            .value(content_encoding)
-            .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
+        let encoded = foreign
+            || headers.value(content_encoding).is_some_and(|e| {
+                !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity")
+            });
         self.settled = true;
         if never_delivered(details.as_deref()) {
             roll_back(host, &self.handoff.reservations);
@@ -174,6 +182,21 @@ impl Watcher {
             Mode::Pass => {}
             Mode::Read => {
                 let chunk = host.response_body(size).unwrap_or_default();
+                if self.head.len() < BOM_LEN {
+                    self.head
+                        .extend(chunk.iter().take(BOM_LEN.saturating_sub(self.head.len())));
+                    if starts_with_bom(&self.head) {
+                        // Decoders skip a byte-order mark (TypeScript's
+                        // TextDecoder does), the SSE and JSON readers here
+                        // would not: a text read two ways is withheld.
+                        self.mode = Mode::Drop;
+                        if self.refund == Refund::UnlessAnswered {
+                            self.refund = Refund::Answered;
+                        }
+                        host.set_response_body(size, &self.refusal());
+                        return Action::Continue;
+                    }
+                }
                 // Bytes of earlier chunks still held: this chunk alone is not
                 // what goes out.
                 let held = self.events.pending_len() > 0;
@@ -367,6 +390,15 @@ fn never_delivered(details: Option<&[u8]>) -> bool {
     NEVER.contains(&d)
         || (d.starts_with(b"upstream_reset_before_response_started{")
             && (holds(d, b"connection_failure") || holds(d, b"overflow")))
+}
+
+const BOM_LEN: usize = 3;
+
+/// Whether a body's first bytes are a UTF-8 or UTF-16 byte-order mark.
+fn starts_with_bom(head: &[u8]) -> bool {
+    head.starts_with(b"\xEF\xBB\xBF")
+        || head.starts_with(b"\xFE\xFF")
+        || head.starts_with(b"\xFF\xFE")
 }
 
 fn holds(text: &[u8], needle: &[u8]) -> bool {
