@@ -1204,12 +1204,18 @@ fn a_response_in_another_charset_or_with_a_byte_order_mark_is_withheld() {
         x.respond(&c, "200", content_type, &chunks);
         let out = String::from_utf8_lossy(&x.downstream).into_owned();
         assert!(!out.contains("echo_secret"), "{content_type}: {out}");
-        assert!(out.contains("could not read this response"), "{content_type}: {out}");
+        assert!(
+            out.contains("could not read this response"),
+            "{content_type}: {out}"
+        );
     }
     // UTF-8, declared or not, is read and cut as usual.
     let mut y = Exchange::post("/mcp");
     y.send(&c, br#"{"jsonrpc":"2.0","id":9,"method":"tools/list"}"#);
     y.respond(&c, "200", "text/event-stream; charset=utf-8", &[&event]);
     let out = String::from_utf8_lossy(&y.downstream).into_owned();
-    assert!(!out.contains("echo_secret") && out.contains("\"echo\""), "{out}");
+    assert!(
+        !out.contains("echo_secret") && out.contains("\"echo\""),
+        "{out}"
+    );
 }
