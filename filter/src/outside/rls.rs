@@ -253,14 +253,31 @@ pub enum Answer {
 pub fn read_answer(grpc_status: u32, body: &[u8], hits: usize) -> Answer {
     if grpc_status != 0 {
         return Answer::Unavailable {
-            why: format!("gRPC status {grpc_status}"),
+            why: format!(
+                "answered gRPC status {grpc_status}{}",
+                status_name(grpc_status)
+            ),
         };
     }
     match read_response(body, hits) {
         Some(answer) => answer,
         None => Answer::Unavailable {
-            why: "its answer is not a RateLimitResponse".to_owned(),
+            why: "sent an answer that is not a RateLimitResponse".to_owned(),
         },
+    }
+}
+
+/// The gRPC codes a failed call most often ends with, named for the log.
+fn status_name(code: u32) -> &'static str {
+    match code {
+        1 => " (CANCELLED)",
+        2 => " (UNKNOWN)",
+        4 => " (DEADLINE_EXCEEDED: no answer within rls.timeout_ms)",
+        12 => " (UNIMPLEMENTED: is rls.cluster a Rate Limit Service?)",
+        13 => " (INTERNAL)",
+        14 => " (UNAVAILABLE)",
+        16 => " (UNAUTHENTICATED)",
+        _ => "",
     }
 }
 
@@ -307,7 +324,7 @@ fn read_response(body: &[u8], hits: usize) -> Option<Answer> {
             reset_ms: reset_ms.or(header_reset_ms),
         },
         other => Answer::Unavailable {
-            why: format!("overall code {other}"),
+            why: format!("answered overall code {other} (neither OK nor OVER_LIMIT)"),
         },
     })
 }

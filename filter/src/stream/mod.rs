@@ -675,7 +675,12 @@ impl Stream {
             };
             match host.call_grpc(&call) {
                 Some(token) => open.push((token, ask.hits)),
-                None => unsent = Some("it could not be called".to_owned()),
+                None => {
+                    unsent = Some(
+                        "could not be called (does Envoy have rls.cluster, as an HTTP/2 cluster?)"
+                            .to_owned(),
+                    )
+                }
             }
         }
         let no_answer_to_wait_for = open.is_empty();
