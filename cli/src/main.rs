@@ -25,6 +25,7 @@ use clap::{Parser, Subcommand};
 use mcp_policy::config::{Caller, Config, RequestFacts};
 use mcp_policy::decision::Verdict;
 use mcp_policy::engine::counters::MemoryStore;
+use mcp_policy::engine::Fleet;
 use mcp_policy::json::{Json, Num};
 use mcp_policy::judge::{judge_request, refused, Context, Routing};
 use mcp_policy::policy::Posture;
@@ -386,7 +387,8 @@ fn explain(
         ..Routing::default()
     };
     let mut store = MemoryStore::default();
-    let decision = match judge_request(&config, &body, routing, ctx, &mut store, None) {
+    let decision = match judge_request(&config, &body, routing, ctx, &mut store, None, Fleet::Local)
+    {
         Ok((_, judgement)) => judgement.decision,
         Err(refusal) => refused(&refusal, ctx),
     };

@@ -83,23 +83,9 @@ pub struct Bound<'b> {
 /// `mcp-policy explain`: read it (`mcp::parse`), check the routing headers
 /// against it, judge it (`judge_approved`). `Err`: the body was refused
 /// before any policy was consulted.
-///
-/// The Rate Limit Service's counters count in `store` (there is no service
-/// to ask here); the filter uses `judge_request_in`.
+/// `fleet`: how the Rate Limit Service's counters are treated
+/// (`Fleet::Local` where there is no service to ask).
 pub fn judge_request<'b>(
-    config: &Config,
-    bytes: &'b [u8],
-    routing: Routing<'_>,
-    ctx: Context<'_>,
-    store: &mut dyn CounterStore,
-    approved: Option<Approved<'_>>,
-) -> Result<(Body<'b>, Judgement), Refusal> {
-    judge_request_in(config, bytes, routing, ctx, store, approved, Fleet::Local)
-}
-
-/// `judge_request`, with the Rate Limit Service's counters treated as
-/// `fleet` says.
-pub fn judge_request_in<'b>(
     config: &Config,
     bytes: &'b [u8],
     routing: Routing<'_>,

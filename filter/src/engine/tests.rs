@@ -624,10 +624,15 @@ fn fleet_counters_that_add_nothing_are_not_asked() {
 
 #[test]
 fn without_a_service_fleet_counters_count_here() {
-    let mut w = World::new(MIXED);
-    assert_eq!(w.call("pay", r#"{"amount":1}"#).verdict, Verdict::Allow);
-    let second = w.call("pay", r#"{"amount":1}"#);
+    // Only an RLS counter: its max alone can refuse the second call.
+    let mut w = World::new(
+        r#"{"version":"1","tools":{"pay":{"limits":[
+        {"counter":"calls","window":"minute","max":1,"backend":"rls"}]}}}"#,
+    );
+    assert_eq!(w.call("pay", "{}").verdict, Verdict::Allow);
+    let second = w.call("pay", "{}");
     assert_eq!(second.verdict, Verdict::RateLimited);
+    assert_eq!(second.rule, "/tools/pay/limits/0");
 }
 
 #[test]

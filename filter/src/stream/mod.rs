@@ -35,7 +35,7 @@ use crate::engine::counters::{release_all, CounterStore, Reservation};
 use crate::engine::Fleet;
 use crate::json::write::quote;
 use crate::json::{self, Json};
-use crate::judge::{judge_request_in, refused, Approved, Context, Routing};
+use crate::judge::{judge_request, refused, Approved, Context, Routing};
 use crate::mcp::{self, Refusal, Sniff};
 use crate::outside::approval::{self, Answer, OnUnavailable};
 use crate::outside::rls::{self, Hit};
@@ -493,7 +493,7 @@ impl Stream {
             path: &self.request.path,
         };
         let (parsed, judgement) =
-            match judge_request_in(config, body, routing, ctx, host.counters(), approved, fleet) {
+            match judge_request(config, body, routing, ctx, host.counters(), approved, fleet) {
                 Ok(judged) => judged,
                 Err(refusal) => {
                     let other_json = !self.mcp_path
@@ -656,9 +656,6 @@ impl Stream {
         if let Some(hit) = rls::too_many(&hits) {
             let mut d = held.pending;
             rate_limit(&mut d, &hit.pointer, &hit.reason, None);
-            for e in &mut d.elements {
-                rate_limit(e, &hit.pointer, &hit.reason, None);
-            }
             return self.finish(config, host, d, Vec::new(), &held.body);
         }
         let asks = rls::asks(&service.domain, &hits);
@@ -766,9 +763,6 @@ impl Stream {
                 |h| (h.pointer.clone(), h.reason.clone()),
             );
             rate_limit(&mut d, &rule, &reason, *reset_ms);
-            for e in &mut d.elements {
-                rate_limit(e, &rule, &reason, *reset_ms);
-            }
             return self.finish(config, host, d, Vec::new(), &held.body);
         }
         if let Some(why) = unavailable {
@@ -954,6 +948,9 @@ fn rate_limit(d: &mut Decision, rule: &str, reason: &str, reset_ms: Option<u64>)
     d.reason = reason.to_owned();
     d.retry_after_ms = reset_ms;
     d.counters.clear();
+    for e in &mut d.elements {
+        rate_limit(e, rule, reason, reset_ms);
+    }
 }
 
 /// The session that keys `scope: "session"` counters: `Mcp-Session-Id` on
